@@ -1,0 +1,213 @@
+/**
+ * Choose and start a tfjs backend: `webgpu`, `wasm`, `cpu` or `auto`.
+ *
+ * `auto` tries webgpu, then wasm, then cpu. The choice can also come from the
+ * `COCA_BACKEND` environment variable. Setup guards the known tfjs-webgpu-on-Deno
+ * problems: the adapter's info is read before the device is created (Deno
+ * invalidates the adapter afterwards) and only features Deno accepts are requested.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { registerWasmKernels } from "./backends/wasm_kernels.ts";
+
+/** A backend name that {@linkcode setupBackend} accepts. */
+export type BackendName = "webgpu" | "wasm" | "cpu" | "auto";
+
+/** The backends that can be asked for by name. */
+export const BACKENDS: readonly Exclude<BackendName, "auto">[] = ["webgpu", "wasm", "cpu"];
+
+/** What {@linkcode setupBackend} started. */
+export interface BackendInfo {
+  /** The tfjs backend now active. */
+  name: Exclude<BackendName, "auto">;
+  /** For webgpu: the adapter's description (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"). */
+  adapter?: string;
+  /** For webgpu: whether the adapter is a software fallback. */
+  fallbackAdapter?: boolean;
+  /** Backends that failed to start on the way (auto), with their errors. */
+  failures: Record<string, string>;
+}
+
+let registered = false;
+let current: BackendInfo | undefined;
+
+/** Features that tfjs-webgpu may use and that Deno's WebGPU accepts by name. */
+const WANTED_FEATURES = ["timestamp-query"] as const;
+
+/**
+ * Create a WebGPU backend robustly: read adapter info first, request only
+ * features that the adapter has and Deno knows, and the adapter's own limits.
+ */
+async function createWebGPUBackend(): Promise<WebGPUBackend> {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) throw new Error("navigator.gpu is not available in this runtime");
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new Error("navigator.gpu.requestAdapter() returned null (no adapter)");
+  // Read everything we need from the adapter before requestDevice(): Deno
+  // invalidates ("consumes") the adapter once a device exists.
+  const info = adapter.info;
+  const infoCopy = {
+    vendor: info?.vendor ?? "",
+    architecture: info?.architecture ?? "",
+    device: info?.device ?? "",
+    description: info?.description ?? "",
+    isFallbackAdapter: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean })
+      ?.isFallbackAdapter ?? false,
+  };
+  const features = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredFeatures: features as unknown as GPUFeatureName[],
+    requiredLimits: {
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+    },
+  });
+  webgpuAdapter = infoCopy;
+  return new WebGPUBackend(device, infoCopy as unknown as GPUAdapterInfo);
+}
+
+let webgpuAdapter: { description: string; isFallbackAdapter: boolean } | undefined;
+
+/** The folder of tfjs-backend-wasm's `.wasm` files inside node_modules, as a URL ending in "/". */
+export function wasmFilesUrl(): string {
+  // The package's main entry lives in dist/; its .wasm files sit beside it.
+  const entry = import.meta.resolve("@tensorflow/tfjs-backend-wasm");
+  if (entry.startsWith("file:")) return new URL("./", entry).href;
+  // npm: specifiers resolve to a virtual URL; use the project's node_modules.
+  const root = new URL("../node_modules/@tensorflow/tfjs-backend-wasm/dist/", import.meta.url);
+  return root.href;
+}
+
+function register(): void {
+  if (registered) return;
+  registered = true;
+  // Replace the package's own webgpu factory with the guarded one (higher priority).
+  tf.removeBackend("webgpu");
+  tf.registerBackend("webgpu", createWebGPUBackend, 3);
+  setWasmPaths(wasmFilesUrl());
+  registerWasmKernels();
+}
+
+function silenceNodeBanner(): void {
+  // The cpu backend prints a "you are running in Node.js" banner on first use.
+  const b = tf.backend() as unknown as { firstUse?: boolean };
+  if ("firstUse" in b) b.firstUse = false;
+}
+
+/**
+ * Start a tfjs backend and make it active.
+ *
+ * @param name the backend to start; default: `$COCA_BACKEND`, else `auto`.
+ * @returns what was started (name, GPU adapter description).
+ * @throws {Error} naming the backend, its error and the backends that can start.
+ *
+ * @example
+ * ```ts
+ * import { setupBackend } from "./backend.ts";
+ * const info = await setupBackend("cpu");
+ * console.log(info.name); // "cpu"
+ * ```
+ */
+export async function setupBackend(name?: BackendName | string): Promise<BackendInfo> {
+  register();
+  const wanted = (name ?? Deno.env.get("COCA_BACKEND") ?? "auto").toLowerCase();
+  if (wanted !== "auto" && !(BACKENDS as readonly string[]).includes(wanted)) {
+    throw new RangeError(
+      `expected backend to be one of auto, ${BACKENDS.join(", ")}, found "${wanted}"`,
+    );
+  }
+  const order = wanted === "auto" ? [...BACKENDS] : [wanted as Exclude<BackendName, "auto">];
+  const failures: Record<string, string> = {};
+  for (const candidate of order) {
+    const err = await trySetBackend(candidate);
+    if (err === undefined) {
+      current = { name: candidate, failures };
+      if (candidate === "webgpu" && webgpuAdapter) {
+        current.adapter = webgpuAdapter.description;
+        current.fallbackAdapter = webgpuAdapter.isFallbackAdapter;
+      }
+      return current;
+    }
+    failures[candidate] = err;
+  }
+  const available = await availableBackends();
+  throw new Error(
+    `backend "${wanted}" could not start: ${
+      Object.entries(failures).map(([k, v]) => `${k}: ${v}`).join("; ")
+    }. Available here: ${available.length ? available.join(", ") : "none"}`,
+  );
+}
+
+async function trySetBackend(name: string): Promise<string | undefined> {
+  try {
+    const ok = await tf.setBackend(name);
+    if (!ok) return "tfjs refused to initialise it";
+    await tf.ready();
+    silenceNodeBanner();
+    // A smoke op proves the backend computes.
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = x.square().sum();
+    const v = (await y.data())[0];
+    tf.dispose([x, y]);
+    if (v !== 14) return `smoke test gave ${v}, expected 14`;
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+/**
+ * The backends that start on this machine (each is tried; the active backend is restored).
+ *
+ * @example
+ * ```ts
+ * import { availableBackends } from "./backend.ts";
+ * console.log(await availableBackends()); // e.g. ["webgpu", "wasm", "cpu"]
+ * ```
+ */
+export async function availableBackends(): Promise<string[]> {
+  register();
+  const before = tf.getBackend();
+  const ok: string[] = [];
+  for (const b of BACKENDS) {
+    if ((await trySetBackend(b)) === undefined) ok.push(b);
+  }
+  if (before) await tf.setBackend(before);
+  return ok;
+}
+
+/**
+ * What the last {@linkcode setupBackend} call started, if any.
+ *
+ * @example
+ * ```ts
+ * import { backendInfo } from "./backend.ts";
+ * console.log(backendInfo()?.name);
+ * ```
+ */
+export function backendInfo(): BackendInfo | undefined {
+  return current;
+}
+
+/**
+ * Wait until queued GPU work has finished (a no-op on CPU backends), by reading back a tensor.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { sync } from "./backend.ts";
+ * const y = tf.ones([2, 2]).matMul(tf.ones([2, 2]));
+ * await sync(y);
+ * ```
+ */
+export async function sync(t: tf.Tensor): Promise<void> {
+  await t.data();
+}

@@ -1,0 +1,106 @@
+/**
+ * Save and load CoCa weights as safetensors with the reference's key names.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { CoCa, LoadReport } from "../coca.ts";
+import {
+  fromTensor,
+  parseSafetensors,
+  type RawTensor,
+  serializeSafetensors,
+  toTensor,
+} from "./safetensors.ts";
+
+/**
+ * The model's state dict as safetensors bytes (the tied `to_logits.1.weight`
+ * stored once, as `token_emb.weight`, like the reference fixture).
+ *
+ * @example
+ * ```ts
+ * import { CoCa } from "../coca.ts";
+ * import { weightsToBytes } from "./io.ts";
+ * const coca = new CoCa({ dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1, dimHead: 8, heads: 2, numImgQueries: 2 });
+ * console.log((await weightsToBytes(coca)).length > 0); // true
+ * ```
+ */
+export async function weightsToBytes(
+  model: CoCa,
+  metadata: Record<string, string> = {},
+  prefix = "",
+): Promise<Uint8Array> {
+  const raw = new Map<string, RawTensor>();
+  for (const [k, t] of model.stateDict()) {
+    if (k === "to_logits.1.weight") continue;
+    raw.set(prefix + k, await fromTensor(t));
+  }
+  return serializeSafetensors(raw, metadata);
+}
+
+/**
+ * The tensors of safetensors bytes whose names start with `prefix`, prefix removed.
+ * The caller owns (and must dispose) the returned tensors.
+ *
+ * @example
+ * ```ts
+ * import { stateDictFromBytes } from "./io.ts";
+ * const sd = stateDictFromBytes(await Deno.readFile("tests/fixtures/coca_tiny_a.safetensors"), "model.");
+ * console.log(sd.has("token_emb.weight")); // true
+ * ```
+ */
+export function stateDictFromBytes(bytes: Uint8Array, prefix = ""): Map<string, tf.Tensor> {
+  const out = new Map<string, tf.Tensor>();
+  for (const [k, raw] of parseSafetensors(bytes).tensors) {
+    if (k.startsWith(prefix)) out.set(k.slice(prefix.length), toTensor(raw));
+  }
+  return out;
+}
+
+/**
+ * Write the model's weights to `path` atomically (temp file + rename).
+ *
+ * @example
+ * ```ts
+ * import { CoCa } from "../coca.ts";
+ * import { saveWeights } from "./io.ts";
+ * const coca = new CoCa({ dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1, dimHead: 8, heads: 2, numImgQueries: 2 });
+ * await saveWeights(coca, await Deno.makeTempFile({ suffix: ".safetensors" }));
+ * ```
+ */
+export async function saveWeights(
+  model: CoCa,
+  path: string,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeFile(tmp, await weightsToBytes(model, metadata));
+  await Deno.rename(tmp, path);
+}
+
+/**
+ * Load weights saved by {@linkcode saveWeights} or exported from coca-pytorch's
+ * `state_dict()` into the model (strict by default; see `CoCa.loadStateDict`).
+ *
+ * @example
+ * ```ts
+ * import { CoCa } from "../coca.ts";
+ * import { loadWeights, saveWeights } from "./io.ts";
+ * const cfg = { dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1, dimHead: 8, heads: 2, numImgQueries: 2 };
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await saveWeights(new CoCa(cfg, { seed: 1 }), path);
+ * await loadWeights(new CoCa(cfg, { seed: 2 }), path);
+ * ```
+ */
+export async function loadWeights(
+  model: CoCa,
+  path: string,
+  opts: { strict?: boolean; prefix?: string } = {},
+): Promise<LoadReport> {
+  const dict = stateDictFromBytes(await Deno.readFile(path), opts.prefix ?? "");
+  try {
+    return model.loadStateDict(dict, { strict: opts.strict });
+  } finally {
+    for (const t of dict.values()) t.dispose();
+  }
+}
