@@ -27,9 +27,9 @@ export type Init =
  */
 export class ParamStore {
   /** Trainable parameters by name. */
-  readonly params = new Map<string, tf.Variable>();
+  readonly params: Map<string, tf.Variable> = new Map();
   /** Non-trainable buffers by name (kept in the state dict). */
-  readonly buffers = new Map<string, tf.Variable>();
+  readonly buffers: Map<string, tf.Variable> = new Map();
   #seed: number;
   #count = 0;
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import type { CoCa, LoadReport } from "../coca.ts";
 import {
   fromTensor,
