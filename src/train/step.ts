@@ -1,0 +1,69 @@
+/**
+ * One training step: forward, backward, optional clipping, AdamW update.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { CoCa, ImageInput } from "../coca.ts";
+import { type AdamW, clipByGlobalNorm } from "./optimizer.ts";
+
+/** The losses of a step, as numbers. */
+export interface StepResult {
+  loss: number;
+  captionLoss: number;
+  contrastiveLoss: number;
+  /** Global gradient norm before clipping (when clipping was asked for). */
+  gradNorm?: number;
+}
+
+/**
+ * Forward + backward + AdamW on the total loss (patch dropout active if the
+ * model is in `train()` mode; the temperature is learned like any parameter).
+ * Leaves no tensors behind.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { CoCa } from "../coca.ts";
+ * import { AdamW } from "./optimizer.ts";
+ * import { trainStep } from "./step.ts";
+ * const coca = new CoCa({ dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1, dimHead: 8, heads: 2, numImgQueries: 2 });
+ * const opt = new AdamW(coca.trainableVariables());
+ * const text = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
+ * console.log(await trainStep(coca, opt, text, { imageTokens: tf.ones([1, 4, 16]) }));
+ * ```
+ */
+export async function trainStep(
+  model: CoCa,
+  optimizer: AdamW,
+  text: tf.Tensor2D,
+  images: ImageInput,
+  opts: { lr?: number; clipNorm?: number; labels?: tf.Tensor2D } = {},
+): Promise<StepResult> {
+  const vars = optimizer.vars;
+  let parts: tf.Tensor[] = [];
+  const { value, grads } = tf.variableGrads(() => {
+    const l = model.loss(text, images, { labels: opts.labels });
+    parts = [tf.keep(l.captionLoss), tf.keep(l.contrastiveLoss)];
+    return l.loss;
+  }, vars);
+  let list: (tf.Tensor | undefined)[] = vars.map((v) => grads[v.name]);
+  let norm: tf.Scalar | undefined;
+  if (opts.clipNorm !== undefined) {
+    const clipped = clipByGlobalNorm(list, opts.clipNorm);
+    tf.dispose(Object.values(grads));
+    list = clipped.grads;
+    norm = clipped.norm;
+  }
+  optimizer.apply(list, opts.lr);
+  const packed = tf.tidy(() => tf.stack([value, ...parts, norm ?? tf.scalar(NaN)].map((t) => t.reshape([]))));
+  const values = await packed.data();
+  tf.dispose([packed, value, ...parts, ...list.filter((g): g is tf.Tensor => !!g), ...(norm ? [norm] : [])]);
+  if (opts.clipNorm === undefined) tf.dispose(Object.values(grads));
+  return {
+    loss: values[0],
+    captionLoss: values[1],
+    contrastiveLoss: values[2],
+    ...(norm ? { gradNorm: values[3] } : {}),
+  };
+}
