@@ -1,0 +1,116 @@
+/**
+ * Command-line entry for the sweep runner.
+ *
+ * ```sh
+ * deno run -A src/cli/sweep_run.ts --spec sweep.json --out runs/lr --entry src/cli/train.ts \
+ *   [--concurrency 2] [--retry-failed] [--force] [--timeout 600] [--backend cpu] \
+ *   [--version tfjs=4.22.0]
+ * ```
+ *
+ * Exit code: 0 when every trial is done, 1 when some failed, 2 on usage or setup errors, 130
+ * when interrupted (Ctrl-C: running trials are killed and left pending for the next run).
+ * Rerunning the same command resumes the sweep.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { formatProgress } from "../sweep/progress.ts";
+import { runSweep } from "../sweep/run.ts";
+import { validateSweepSpec } from "../sweep/spec.ts";
+
+const USAGE = `Usage: sweep_run --spec <sweep.json> --out <dir> --entry <trial.ts>
+  [--concurrency N] [--retry-failed] [--force] [--timeout SECONDS] [--backend NAME]
+  [--version NAME=VERSION ...]`;
+
+/**
+ * Runs the CLI with `args` and returns the process exit code.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./sweep_run.ts";
+ * const code = await main(["--spec", "sweep.json", "--out", "runs/x", "--entry", "train.ts"]);
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        spec: { type: "string" },
+        out: { type: "string" },
+        entry: { type: "string" },
+        concurrency: { type: "string", default: "1" },
+        "retry-failed": { type: "boolean", default: false },
+        force: { type: "boolean", default: false },
+        timeout: { type: "string" },
+        backend: { type: "string" },
+        version: { type: "string", multiple: true, default: [] },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (!values.spec || !values.out || !values.entry) {
+    console.error(`Expected --spec, --out and --entry.\n${USAGE}`);
+    return 2;
+  }
+  const concurrency = Number(values.concurrency);
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+  const versions: Record<string, string> = {};
+  for (const v of values.version) {
+    const eq = v.indexOf("=");
+    if (eq <= 0) {
+      console.error(`Expected --version NAME=VERSION, found "${v}"`);
+      return 2;
+    }
+    versions[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+
+  const tty = Deno.stdout.isTerminal();
+  const columns = tty ? Deno.consoleSize().columns : undefined;
+  const enc = new TextEncoder();
+  const ctl = new AbortController();
+  const onSigint = () => ctl.abort(new Error("interrupted"));
+  Deno.addSignalListener("SIGINT", onSigint);
+  try {
+    const spec = validateSweepSpec(JSON.parse(await Deno.readTextFile(values.spec)));
+    const summary = await runSweep({
+      spec,
+      outDir: values.out,
+      entry: values.entry,
+      concurrency,
+      retryFailed: values["retry-failed"],
+      force: values.force,
+      trialTimeoutSeconds: timeout,
+      backend: values.backend,
+      versions,
+      signal: ctl.signal,
+      onProgress: (p) => Deno.stdout.writeSync(enc.encode(formatProgress(p, { tty, columns }))),
+    });
+    if (tty) Deno.stdout.writeSync(enc.encode("\n"));
+    console.log(
+      `sweep "${summary.sweep}": ${summary.done}/${summary.total} done, ${summary.failed} failed, ` +
+        `${summary.started} started now, ${summary.recovered} recovered; results in ${summary.dbPath}`,
+    );
+    if (summary.aborted) return 130;
+    return summary.failed > 0 ? 1 : 0;
+  } catch (e) {
+    if (tty) Deno.stdout.writeSync(enc.encode("\n"));
+    console.error(`sweep_run: ${(e as Error).message}`);
+    return 2;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

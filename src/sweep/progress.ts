@@ -1,0 +1,116 @@
+/**
+ * Sweep-level progress: the snapshot passed to `onProgress`, an ETA estimate and a formatter for
+ * command-line output.
+ *
+ * @module
+ */
+
+/** What just happened. */
+export type ProgressEvent =
+  | { type: "start" }
+  | { type: "trial-start"; trialId: string; attempt: number }
+  | { type: "trial-done"; trialId: string; wallSeconds: number }
+  | { type: "trial-failed"; trialId: string; wallSeconds: number; error: string }
+  | { type: "finish" };
+
+/** A snapshot of the whole sweep, emitted after every state change. */
+export interface SweepProgress {
+  /** Sweep name. */
+  sweep: string;
+  /** Number of trials in the sweep. */
+  total: number;
+  /** Trials finished successfully (including in earlier runs). */
+  done: number;
+  /** Trials that failed. */
+  failed: number;
+  /** Trials running now. */
+  running: number;
+  /** Trials not started yet. */
+  pending: number;
+  /** Ids of the running trials. */
+  runningIds: string[];
+  /** Seconds since this `runSweep` call started. */
+  elapsedSeconds: number;
+  /** Mean wall time of finished trials, or null before the first one finishes. */
+  meanTrialSeconds: number | null;
+  /** Estimated seconds until the sweep completes, or null when unknown. */
+  etaSeconds: number | null;
+  /** The event that produced this snapshot. */
+  event: ProgressEvent;
+}
+
+/**
+ * Estimates remaining time: the remaining trials (pending + running) times the mean trial wall
+ * time, divided by the parallelism that can actually be used. Returns 0 when nothing remains and
+ * null when no trial has finished yet.
+ *
+ * @example
+ * ```ts
+ * import { estimateEta } from "./progress.ts";
+ * estimateEta({ pending: 3, running: 1, meanTrialSeconds: 10, concurrency: 2 }); // 20
+ * ```
+ */
+export function estimateEta(
+  p: { pending: number; running: number; meanTrialSeconds: number | null; concurrency: number },
+): number | null {
+  const remaining = p.pending + p.running;
+  if (remaining === 0) return 0;
+  if (p.meanTrialSeconds === null) return null;
+  return (p.meanTrialSeconds * remaining) / Math.max(1, Math.min(p.concurrency, remaining));
+}
+
+/**
+ * Formats seconds as `45s`, `3m05s` or `2h07m`.
+ *
+ * @example
+ * ```ts
+ * import { formatDuration } from "./progress.ts";
+ * formatDuration(185); // "3m05s"
+ * ```
+ */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+/**
+ * Renders a progress snapshot for a CLI. With `tty: true` it returns a carriage return, an
+ * erase-line sequence and the status line (no newline), so repeated writes update a single line;
+ * otherwise it returns a plain line ending in `\n` that also names the trial event.
+ *
+ * @example
+ * ```ts
+ * import { formatProgress } from "./progress.ts";
+ * const line = formatProgress({
+ *   sweep: "lr", total: 4, done: 1, failed: 0, running: 1, pending: 2, runningIds: ["a"],
+ *   elapsedSeconds: 12, meanTrialSeconds: 10, etaSeconds: 30, event: { type: "start" },
+ * }, { tty: false });
+ * // "[lr] 1/4 done, 0 failed, 1 running, ETA 30s, elapsed 12s\n"
+ * ```
+ */
+export function formatProgress(
+  p: SweepProgress,
+  options: { tty: boolean; columns?: number },
+): string {
+  const eta = p.etaSeconds === null ? "ETA ?" : `ETA ${formatDuration(p.etaSeconds)}`;
+  const status =
+    `[${p.sweep}] ${p.done}/${p.total} done, ${p.failed} failed, ${p.running} running, ` +
+    `${eta}, elapsed ${formatDuration(p.elapsedSeconds)}`;
+  if (options.tty) {
+    const cols = options.columns ?? 120;
+    const line = status.length > cols - 1 ? status.slice(0, cols - 2) + "…" : status;
+    return `\r\x1b[2K${line}`;
+  }
+  const e = p.event;
+  let what = "";
+  if (e.type === "trial-start") what = ` | start ${e.trialId} (attempt ${e.attempt})`;
+  else if (e.type === "trial-done") {
+    what = ` | done ${e.trialId} in ${formatDuration(e.wallSeconds)}`;
+  } else if (e.type === "trial-failed") {
+    const first = e.error.split("\n")[0];
+    what = ` | FAILED ${e.trialId}: ${first}`;
+  }
+  return `${status}${what}\n`;
+}
