@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import {
+  BOS_ID,
+  BYTE_OFFSET,
+  EOS_ID,
+  FIRST_MERGE_ID,
+  PAD_ID,
+  pretokenize,
+  Tokenizer,
+  trainTokenizer,
+} from "../src/text/tokenizer.ts";
+
+const CORPUS = [
+  "a small red circle left of a large blue square",
+  "a large green triangle at the top",
+  "a small blue square right of a small red circle",
+  "a red circle",
+  "a blue square above a green triangle",
+];
+
+const TRICKY = [
+  "",
+  " ",
+  "\t\n  \r\n",
+  "  leading and trailing  ",
+  "café crème brûlée",
+  "e\u0301 combining accent",
+  "😀 emoji 👩‍👩‍👧‍👦 family, flags 🇫🇷",
+  "中文字幕 日本語のテキスト 한국어",
+  "\ufeffbyte order mark first",
+  "mixed123numbers 4.5e-3 and punctuation!?…",
+  "tabs\tand\u00a0nbsp\u2003em-space",
+  "it's the cat's 'quoted' \"text\"",
+];
+
+Deno.test("special ids are pad 0, bos 1, eos 2, then 256 bytes", () => {
+  assert.equal(PAD_ID, 0);
+  assert.equal(BOS_ID, 1);
+  assert.equal(EOS_ID, 2);
+  assert.equal(FIRST_MERGE_ID, BYTE_OFFSET + 256);
+  const tok = new Tokenizer([]);
+  assert.equal(tok.vocabSize, 259);
+  assert.deepEqual(tok.encode("A"), [BYTE_OFFSET + 65]);
+  assert.deepEqual(tok.encode("A", { bos: true, eos: true }), [1, BYTE_OFFSET + 65, 2]);
+});
+
+Deno.test("pretokenize covers the text and attaches spaces to the following word", () => {
+  for (const t of [...TRICKY, ...CORPUS]) assert.equal(pretokenize(t).join(""), t);
+  assert.deepEqual(pretokenize("a red circle, left"), ["a", " red", " circle", ",", " left"]);
+  assert.deepEqual(pretokenize("two  spaces"), ["two", " ", " spaces"]);
+});
+
+Deno.test("training learns merges and encode/decode round-trips any text", () => {
+  const tok = trainTokenizer(CORPUS, { vocabSize: 320 });
+  assert.ok(tok.vocabSize > FIRST_MERGE_ID, "some merges learned");
+  assert.ok(tok.vocabSize <= 320);
+  // Frequent words compress well below their byte length.
+  assert.ok(tok.encode(" circle").length < " circle".length);
+  for (const t of [...TRICKY, ...CORPUS]) {
+    assert.equal(tok.decode(tok.encode(t)), t, JSON.stringify(t));
+    assert.equal(tok.decode(tok.encode(t, { bos: true, eos: true })), t);
+  }
+  // Random code points (excluding lone surrogates) round-trip too.
+  let s = 12345;
+  const rnd = () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let n = 0; n < 50; n++) {
+    let t = "";
+    for (let i = 0; i < 20; i++) {
+      let cp = Math.floor(rnd() * 0x10ffff);
+      if (cp >= 0xd800 && cp <= 0xdfff) cp = 0x20;
+      t += String.fromCodePoint(cp);
+    }
+    assert.equal(tok.decode(tok.encode(t)), t);
+  }
+});
+
+Deno.test("merges never cross word boundaries", () => {
+  const tok = trainTokenizer(["ab ab ab ab ab ab"], { vocabSize: 400, minFrequency: 1 });
+  for (let id = FIRST_MERGE_ID; id < tok.vocabSize; id++) {
+    const text = new TextDecoder().decode(tok.tokenBytes(id));
+    assert.ok(!/\S\s|\s\s/.test(text), `merge ${id} = ${JSON.stringify(text)} crosses a boundary`);
+  }
+  // "ab", " a", " ab" are learnable but "ab ab" is not.
+  assert.ok(tok.vocabSize < 400);
+});
+
+Deno.test("training respects vocabSize, minFrequency and is deterministic", () => {
+  const a = trainTokenizer(CORPUS, { vocabSize: 270 });
+  assert.equal(a.vocabSize, 270);
+  const b = trainTokenizer(CORPUS, { vocabSize: 270 });
+  assert.deepEqual(a.toJSON(), b.toJSON());
+  const high = trainTokenizer(CORPUS, { vocabSize: 1000, minFrequency: 1000 });
+  assert.equal(high.vocabSize, FIRST_MERGE_ID);
+  assert.throws(() => trainTokenizer(CORPUS, { vocabSize: 100 }), /vocabSize.*found 100/);
+  assert.throws(
+    () => trainTokenizer(CORPUS, { vocabSize: 300, minFrequency: 0 }),
+    /minFrequency.*found 0/,
+  );
+});
+
+Deno.test("decode skips specials and rejects unknown ids", () => {
+  const tok = trainTokenizer(CORPUS, { vocabSize: 300 });
+  const ids = tok.encode("a red circle");
+  assert.equal(tok.decode([BOS_ID, ...ids, EOS_ID, PAD_ID, PAD_ID]), "a red circle");
+  assert.throws(() => tok.decode([5, 300]), /\[0, 300\), found 300 at position 1/);
+  assert.throws(() => tok.decode([-1]), /found -1/);
+});
+
+Deno.test("encodeBatch pads right with 0 and keeps eos when truncating", () => {
+  const tok = trainTokenizer(CORPUS, { vocabSize: 300 });
+  const texts = ["a red circle", "a small blue square right of a small red circle", ""];
+  const L = 8;
+  const { data, shape, lengths, truncated } = tok.encodeBatch(texts, { length: L });
+  assert.deepEqual(shape, [3, L]);
+  assert.equal(data.length, 3 * L);
+  assert.ok(data instanceof Int32Array);
+  const row = (i: number) => Array.from(data.subarray(i * L, (i + 1) * L));
+  const full0 = tok.encode(texts[0], { bos: true, eos: true });
+  assert.ok(full0.length <= L);
+  assert.deepEqual(row(0), [...full0, ...new Array(L - full0.length).fill(PAD_ID)]);
+  assert.equal(lengths[0], full0.length);
+  const full1 = tok.encode(texts[1], { bos: true, eos: true });
+  assert.ok(full1.length > L);
+  assert.deepEqual(row(1), [...full1.slice(0, L - 1), EOS_ID]);
+  assert.deepEqual(truncated, [false, true, false]);
+  assert.deepEqual(row(2), [BOS_ID, EOS_ID, 0, 0, 0, 0, 0, 0]);
+  const noEos = tok.encodeBatch([texts[1]], { length: L, eos: false, bos: false });
+  assert.deepEqual(Array.from(noEos.data), tok.encode(texts[1]).slice(0, L));
+  assert.throws(() => tok.encodeBatch(texts, { length: 1 }), /length.*>= 2, found 1/);
+});
+
+Deno.test("toJSON/fromJSON round trip and validation", () => {
+  const tok = trainTokenizer(CORPUS, { vocabSize: 300 });
+  const text = JSON.stringify(tok);
+  const back = Tokenizer.fromJSON(text);
+  assert.equal(back.vocabSize, tok.vocabSize);
+  for (const t of [...CORPUS, ...TRICKY]) assert.deepEqual(back.encode(t), tok.encode(t));
+  const obj = JSON.parse(text);
+  assert.equal(obj.version, 1);
+  assert.throws(() => Tokenizer.fromJSON("{not json"), /unparsable/);
+  assert.throws(() => Tokenizer.fromJSON([]), /found array/);
+  assert.throws(() => Tokenizer.fromJSON({ ...obj, version: 2 }), /version 1, found 2/);
+  assert.throws(() => Tokenizer.fromJSON({ ...obj, type: "wordpiece" }), /"byte-bpe"/);
+  assert.throws(
+    () => Tokenizer.fromJSON({ ...obj, specials: { pad: 5, bos: 1, eos: 2 } }),
+    /specials/,
+  );
+  assert.throws(() => Tokenizer.fromJSON({ ...obj, merges: [[3, 4], [3]] }), /merge 1/);
+  // A merge referring to an id that does not exist yet.
+  assert.throws(() => Tokenizer.fromJSON({ ...obj, merges: [[3, 259]] }), /merge 0.*259/);
+  assert.throws(() => Tokenizer.fromJSON({ ...obj, merges: [[3, 4], [3, 4]] }), /unique/);
+});
+
+Deno.test("training a few thousand captions is fast", () => {
+  const colours = ["red", "green", "blue", "yellow", "purple", "orange"];
+  const shapes = ["circle", "square", "triangle", "diamond"];
+  const corpus: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const c = (k: number) => colours[(i * 7 + k) % colours.length];
+    const s = (k: number) => shapes[(i * 3 + k) % shapes.length];
+    corpus.push(`a ${i % 2 ? "small" : "large"} ${c(0)} ${s(0)} left of a ${c(i)} ${s(i)} #${i}`);
+  }
+  const t0 = performance.now();
+  const tok = trainTokenizer(corpus, { vocabSize: 1000 });
+  const ms = performance.now() - t0;
+  assert.ok(ms < 3000, `training took ${ms.toFixed(0)} ms`);
+  assert.equal(tok.decode(tok.encode(corpus[42])), corpus[42]);
+});
