@@ -101,8 +101,8 @@ export function attentionMap(
   const layout: Layout = {
     title: { text: options.title ?? "Attention" },
     width: panels * panelSize + 120,
-    height: panelSize + 60,
-    margin: { l: 10, r: 10, t: 50, b: 10 },
+    height: panelSize + 80,
+    margin: { l: 10, r: 10, t: 70, b: 10 },
     showlegend: false,
   };
   for (const cell of cells) addImageAxes(layout, cell);

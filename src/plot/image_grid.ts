@@ -66,7 +66,7 @@ export function imageGrid(
   const captionLines = Math.max(0, ...captions.map((c) => c.length));
   const captionPx = captionLines === 0 ? 0 : captionLines * LINE_PX + 6;
   const rowPx = cellSize + captionPx;
-  const top = options.title === undefined ? 10 : 50;
+  const top = options.title === undefined ? 30 : 70;
   const cells = gridCells(rows, columns, captionPx / rowPx);
   const data: Trace[] = [];
   const annotations: Json[] = [];
