@@ -23,3 +23,6 @@ export * from "./src/weights/safetensors.ts";
 export * from "./src/weights/io.ts";
 export * from "./src/weights/reference.ts";
 export { maxRelErr, PARITY_TOLERANCE, type ParityRow, runParity } from "./src/parity.ts";
+export * from "./src/train/optimizer.ts";
+export * from "./src/train/step.ts";
+export { hostIds, idsTensor } from "./src/host_ids.ts";

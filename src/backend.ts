@@ -42,6 +42,18 @@ const WANTED_FEATURES = ["timestamp-query"] as const;
  * features that the adapter has and Deno knows, and the adapter's own limits.
  */
 async function createWebGPUBackend(): Promise<WebGPUBackend> {
+  try {
+    return await createWebGPUBackendUnguarded();
+  } catch (e) {
+    // tfjs swallows factory errors (setBackend just returns false): keep the cause.
+    lastFactoryError.webgpu = e instanceof Error ? e.message : String(e);
+    throw e;
+  }
+}
+
+const lastFactoryError: Record<string, string> = {};
+
+async function createWebGPUBackendUnguarded(): Promise<WebGPUBackend> {
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
   if (!gpu) throw new Error("navigator.gpu is not available in this runtime");
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
@@ -57,10 +69,29 @@ async function createWebGPUBackend(): Promise<WebGPUBackend> {
     isFallbackAdapter: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean })
       ?.isFallbackAdapter ?? false,
   };
-  const features = WANTED_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice(webgpuDeviceDescriptor(adapter));
+  webgpuAdapter = infoCopy;
+  return new WebGPUBackend(device, infoCopy as unknown as GPUAdapterInfo);
+}
+
+let webgpuAdapter: { description: string; isFallbackAdapter: boolean } | undefined;
+
+/**
+ * The device descriptor for tfjs-webgpu: the adapter's own limits and only the
+ * features that tfjs uses and Deno accepts (tfjs 4.22 itself passes
+ * `["bgra8unorm-storage"]` as a nested array, which Deno rejects).
+ *
+ * @example
+ * ```ts
+ * import { webgpuDeviceDescriptor } from "./backend.ts";
+ * const adapter = await navigator.gpu.requestAdapter();
+ * if (adapter) console.log(webgpuDeviceDescriptor(adapter).requiredFeatures);
+ * ```
+ */
+export function webgpuDeviceDescriptor(adapter: GPUAdapter): GPUDeviceDescriptor {
   const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    requiredFeatures: features as unknown as GPUFeatureName[],
+  return {
+    requiredFeatures: WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[],
     requiredLimits: {
       maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
       maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
@@ -69,12 +100,22 @@ async function createWebGPUBackend(): Promise<WebGPUBackend> {
       maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
     },
-  });
-  webgpuAdapter = infoCopy;
-  return new WebGPUBackend(device, infoCopy as unknown as GPUAdapterInfo);
+  };
 }
 
-let webgpuAdapter: { description: string; isFallbackAdapter: boolean } | undefined;
+/**
+ * Replace tfjs-webgpu's own backend factory with the guarded one (idempotent per call).
+ *
+ * @example
+ * ```ts
+ * import { registerGuardedWebGPU } from "./backend.ts";
+ * registerGuardedWebGPU();
+ * ```
+ */
+export function registerGuardedWebGPU(): void {
+  if (tf.findBackendFactory("webgpu")) tf.removeBackend("webgpu");
+  tf.registerBackend("webgpu", createWebGPUBackend, 3);
+}
 
 /** The folder of tfjs-backend-wasm's `.wasm` files inside node_modules, as a URL ending in "/". */
 export function wasmFilesUrl(): string {
@@ -89,9 +130,7 @@ export function wasmFilesUrl(): string {
 function register(): void {
   if (registered) return;
   registered = true;
-  // Replace the package's own webgpu factory with the guarded one (higher priority).
-  tf.removeBackend("webgpu");
-  tf.registerBackend("webgpu", createWebGPUBackend, 3);
+  registerGuardedWebGPU();
   setWasmPaths(wasmFilesUrl());
   registerWasmKernels();
 }
@@ -148,8 +187,9 @@ export async function setupBackend(name?: BackendName | string): Promise<Backend
 
 async function trySetBackend(name: string): Promise<string | undefined> {
   try {
+    delete lastFactoryError[name];
     const ok = await tf.setBackend(name);
-    if (!ok) return "tfjs refused to initialise it";
+    if (!ok) return lastFactoryError[name] ?? "tfjs refused to initialise it";
     await tf.ready();
     silenceNodeBanner();
     // A smoke op proves the backend computes.

@@ -25,7 +25,11 @@ export const TINY_COCA: CoCaConfig = {
   ffMult: 2,
 };
 
-export function tinyModel(seed = 0, vit: Partial<ViTConfig> = {}, coca: Partial<CoCaConfig> = {}): CoCa {
+export function tinyModel(
+  seed = 0,
+  vit: Partial<ViTConfig> = {},
+  coca: Partial<CoCaConfig> = {},
+): CoCa {
   const encoder = new SimpleViT({ ...TINY_VIT, ...vit }, { seed });
   return new CoCa({ ...TINY_COCA, ...coca, imgEncoder: encoder }, { seed });
 }

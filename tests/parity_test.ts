@@ -7,7 +7,10 @@ for (const backend of ["cpu", "wasm", "webgpu"] as const) {
   Deno.test(`parity with the PyTorch reference on ${backend} (tiny_a: outputs and every gradient)`, async () => {
     await setupBackend(backend);
     const rows = await runParity(fixture);
-    assert.ok(rows.length >= 8 + 70, `expected outputs and 70 gradients, found ${rows.length} rows`);
+    assert.ok(
+      rows.length >= 8 + 70,
+      `expected outputs and 70 gradients, found ${rows.length} rows`,
+    );
     const bad = rows.filter((r) => !r.ok).map((r) => `${r.name}: ${r.maxRelErr}`);
     assert.deepEqual(bad, []);
   });

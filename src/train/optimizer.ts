@@ -61,7 +61,9 @@ export class AdamW {
       weightDecay: opts.weightDecay ?? 0.01,
     };
     for (const [k, v] of Object.entries(this.options)) {
-      if (!Number.isFinite(v) || v < 0) throw new RangeError(`expected AdamW ${k} >= 0, found ${v}`);
+      if (!Number.isFinite(v) || v < 0) {
+        throw new RangeError(`expected AdamW ${k} >= 0, found ${v}`);
+      }
     }
     const decay = opts.decay ?? ((v: tf.Variable) => v.rank >= 2);
     this.#decays = vars.map(decay);
@@ -95,7 +97,8 @@ export class AdamW {
 
   /** The state as plain data (for checkpoints). */
   async getState(): Promise<AdamWState> {
-    const read = (vs: tf.Variable[]) => Promise.all(vs.map(async (v) => new Float32Array(await v.data())));
+    const read = (vs: tf.Variable[]) =>
+      Promise.all(vs.map(async (v) => new Float32Array(await v.data())));
     return { step: this.step, m: await read(this.#m), v: await read(this.#v) };
   }
 
@@ -110,7 +113,9 @@ export class AdamW {
     this.vars.forEach((p, i) => {
       for (const [mine, data] of [[this.#m[i], state.m[i]], [this.#v[i], state.v[i]]] as const) {
         if (data.length !== p.size) {
-          throw new RangeError(`expected ${p.size} optimizer values for ${p.name}, found ${data.length}`);
+          throw new RangeError(
+            `expected ${p.size} optimizer values for ${p.name}, found ${data.length}`,
+          );
         }
         mine.assign(tf.tensor(data, p.shape));
       }

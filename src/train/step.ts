@@ -56,9 +56,17 @@ export async function trainStep(
     norm = clipped.norm;
   }
   optimizer.apply(list, opts.lr);
-  const packed = tf.tidy(() => tf.stack([value, ...parts, norm ?? tf.scalar(NaN)].map((t) => t.reshape([]))));
+  const packed = tf.tidy(() =>
+    tf.stack([value, ...parts, norm ?? tf.scalar(NaN)].map((t) => t.reshape([])))
+  );
   const values = await packed.data();
-  tf.dispose([packed, value, ...parts, ...list.filter((g): g is tf.Tensor => !!g), ...(norm ? [norm] : [])]);
+  tf.dispose([
+    packed,
+    value,
+    ...parts,
+    ...list.filter((g): g is tf.Tensor => !!g),
+    ...(norm ? [norm] : []),
+  ]);
   if (opts.clipNorm === undefined) tf.dispose(Object.values(grads));
   return {
     loss: values[0],
