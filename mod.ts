@@ -26,3 +26,7 @@ export { maxRelErr, PARITY_TOLERANCE, type ParityRow, runParity } from "./src/pa
 export * from "./src/train/optimizer.ts";
 export * from "./src/train/step.ts";
 export { hostIds, idsTensor } from "./src/host_ids.ts";
+export * from "./src/train/config.ts";
+export * from "./src/train/schedule.ts";
+export * from "./src/train/checkpoint.ts";
+export * from "./src/train/trainer.ts";

@@ -1,0 +1,107 @@
+/**
+ * `deno task train --config FILE [--resume] [--out DIR] [--steps N] [--backend B]`
+ *
+ * Trains CoCa from a plain JSON config (see src/train/config.ts). Ctrl-C saves a
+ * checkpoint before exiting; `--resume` continues exactly where it stopped.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { resolveTrainConfig, type TrainConfigInput } from "../train/config.ts";
+import { train } from "../train/trainer.ts";
+import { readCheckpoint } from "../train/checkpoint.ts";
+import { formatSeconds, ProgressBar } from "./progress.ts";
+
+const usage =
+  "usage: deno task train --config FILE.json [--resume] [--out DIR] [--steps N] [--backend auto|webgpu|wasm|cpu]\n" +
+  "       deno task train --resume --out DIR   (continue a run from its checkpoint's config)";
+
+function fail(message: string): never {
+  console.error(`train: ${message}\n${usage}`);
+  Deno.exit(2);
+}
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    config: { type: "string" },
+    resume: { type: "boolean" },
+    out: { type: "string" },
+    steps: { type: "string" },
+    backend: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  console.log(usage);
+  Deno.exit(0);
+}
+
+let input: TrainConfigInput;
+if (values.config) {
+  try {
+    input = JSON.parse(await Deno.readTextFile(values.config));
+  } catch (e) {
+    fail(`cannot read config ${values.config}: ${(e as Error).message}`);
+  }
+} else if (values.resume && values.out) {
+  const ckpt = await readCheckpoint(`${values.out}/checkpoint`);
+  if (!ckpt) fail(`no checkpoint in ${values.out}/checkpoint to resume`);
+  input = ckpt.config;
+} else fail("expected --config FILE (or --resume --out DIR)");
+
+if (values.out) input.outDir = values.out;
+if (values.backend) input.backend = values.backend as TrainConfigInput["backend"];
+if (values.steps) {
+  const n = Number(values.steps);
+  if (!Number.isInteger(n) || n < 1) {
+    fail(`expected --steps to be a positive integer, found ${values.steps}`);
+  }
+  input.steps = n;
+}
+let config;
+try {
+  config = resolveTrainConfig(input);
+} catch (e) {
+  fail(`bad config: ${(e as Error).message}`);
+}
+
+const abort = new AbortController();
+let interrupts = 0;
+Deno.addSignalListener("SIGINT", () => {
+  if (++interrupts > 1) Deno.exit(130);
+  console.error("\ntrain: interrupted, saving a checkpoint (Ctrl-C again to quit at once)");
+  abort.abort();
+});
+
+const bar = new ProgressBar();
+const summary = await train(config, {
+  resume: values.resume,
+  signal: abort.signal,
+  onProgress: (p) =>
+    bar.update(
+      p.step,
+      p.steps,
+      `${p.stepsPerSecond.toFixed(2)} step/s ETA ${formatSeconds(p.etaSeconds)} loss ${
+        p.loss.toFixed(4)
+      } ` +
+        `(caption ${p.captionLoss.toFixed(4)}, contrastive ${p.contrastiveLoss.toFixed(4)}) lr ${
+          p.lr.toExponential(2)
+        }`,
+    ),
+}).catch((e) => {
+  bar.done();
+  console.error(`train: ${(e as Error).message}`);
+  Deno.exit(1);
+});
+bar.done();
+console.log(JSON.stringify({
+  steps: summary.steps,
+  interrupted: summary.interrupted,
+  backend: summary.backend,
+  seconds: Math.round(summary.seconds * 10) / 10,
+  loss: summary.last?.loss,
+  checkpoint: summary.checkpoint,
+  metrics: `${summary.outDir}/metrics.jsonl`,
+}));
+Deno.exit(summary.interrupted ? 130 : 0);

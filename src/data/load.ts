@@ -1,0 +1,67 @@
+/**
+ * Build a dataset from a plain-data config (`{name: "shapes" | "emoji" |
+ * "manifest", ...options}`), at the image size the model expects.
+ *
+ * @module
+ */
+import type { Dataset } from "./types.ts";
+import { type ShapesConfig, shapesDataset } from "./shapes.ts";
+import { type EmojiConfig, emojiDataset } from "./emoji.ts";
+import { loadManifestDataset, type ManifestOptions } from "./manifest.ts";
+
+/** A loaded dataset and how many manifest entries were skipped. */
+export interface LoadedDataset {
+  dataset: Dataset;
+  /** Manifest entries skipped with `onError: "skip"` (0 otherwise). */
+  skipped: number;
+}
+
+/**
+ * Load the dataset a config names. `imageSize`, when given, overrides the
+ * config's and must match the model.
+ *
+ * @throws {RangeError} for an unknown dataset name or a size mismatch.
+ * @example
+ * ```ts
+ * import { loadDataset } from "./load.ts";
+ * const { dataset } = await loadDataset({ name: "shapes", trainSize: 8, valSize: 4, testSize: 4, heldoutSize: 4 }, 32);
+ * console.log(dataset.splits.train.length); // 8
+ * ```
+ */
+export async function loadDataset(
+  config: { name: string } & Record<string, unknown>,
+  imageSize?: number,
+): Promise<LoadedDataset> {
+  const { name, ...rest } = config;
+  const options = imageSize === undefined ? rest : { ...rest, imageSize };
+  let loaded: LoadedDataset;
+  switch (name) {
+    case "shapes":
+      loaded = { dataset: shapesDataset(options as ShapesConfig), skipped: 0 };
+      break;
+    case "emoji":
+      loaded = { dataset: await emojiDataset(options as EmojiConfig), skipped: 0 };
+      break;
+    case "manifest": {
+      const { path, ...more } = options as { path?: unknown } & ManifestOptions;
+      if (typeof path !== "string") {
+        throw new RangeError(
+          `expected data.path (a manifest file or folder), found ${JSON.stringify(path)}`,
+        );
+      }
+      const m = await loadManifestDataset(path, more);
+      loaded = { dataset: m.dataset, skipped: m.skipped };
+      break;
+    }
+    default:
+      throw new RangeError(
+        `expected data.name shapes, emoji or manifest, found ${JSON.stringify(name)}`,
+      );
+  }
+  if (imageSize !== undefined && loaded.dataset.imageSize !== imageSize) {
+    throw new RangeError(
+      `expected ${name} images of side ${imageSize}, found ${loaded.dataset.imageSize}`,
+    );
+  }
+  return loaded;
+}

@@ -1,0 +1,339 @@
+/**
+ * The training loop: data, tokenizer, model, AdamW with warmup + cosine,
+ * gradient clipping, metrics as JSONL, atomic checkpoints, exact resume.
+ * Nothing here prints or reads argv: progress goes to the `onProgress` callback.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { CoCa } from "../coca.ts";
+import { SimpleViT } from "../vit.ts";
+import { setupBackend } from "../backend.ts";
+import { AdamW } from "./optimizer.ts";
+import { trainStep } from "./step.ts";
+import { learningRate } from "./schedule.ts";
+import type { TrainConfig } from "./config.ts";
+import {
+  loadOptimizerState,
+  readCheckpoint,
+  saveCheckpoint,
+  type TrainState,
+} from "./checkpoint.ts";
+import { loadWeights } from "../weights/io.ts";
+import { loadDataset } from "../data/load.ts";
+import { batches } from "../data/batches.ts";
+import { toTensors } from "../data/tensors.ts";
+import type { Dataset, Example } from "../data/types.ts";
+import { Tokenizer, trainTokenizer } from "../text/tokenizer.ts";
+
+/** One line of `metrics.jsonl`. */
+export interface MetricsLine {
+  step: number;
+  split: "train" | "val";
+  [metric: string]: number | string;
+}
+
+/** What the loop reports after every step. */
+export interface TrainProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  captionLoss: number;
+  contrastiveLoss: number;
+  lr: number;
+  stepsPerSecond: number;
+  etaSeconds: number;
+}
+
+/** Options of {@linkcode train}. */
+export interface TrainOptions {
+  /** Continue from `outDir/checkpoint` (error if there is none). */
+  resume?: boolean;
+  /** Abort to stop after the current step; a checkpoint is written first. */
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+  /** Called after each checkpoint is written. */
+  onCheckpoint?: (dir: string, step: number) => void;
+  /** Validation metrics; default: mean losses on the validation split. */
+  evaluate?: (
+    model: CoCa,
+    dataset: Dataset,
+    tokenizer: Tokenizer,
+  ) => Promise<Record<string, number>>;
+}
+
+/** How a run ended. */
+export interface TrainSummary {
+  steps: number;
+  interrupted: boolean;
+  backend: string;
+  seconds: number;
+  last: TrainProgress | undefined;
+  outDir: string;
+  checkpoint: string;
+  /** The trained model (in eval mode), its tokenizer and data, for callers that go on. */
+  model: CoCa;
+  tokenizer: Tokenizer;
+  dataset: Dataset;
+}
+
+/**
+ * Build the SimpleViT + CoCa a config describes (seeded initialisation).
+ *
+ * @example
+ * ```ts
+ * import { buildModel } from "./trainer.ts";
+ * const m = buildModel({
+ *   vit: { imageSize: 16, patchSize: 4, dim: 32, depth: 1, heads: 2, mlpDim: 32 },
+ *   coca: { dim: 32, numTokens: 300, unimodalDepth: 1, multimodalDepth: 1, dimHead: 16, heads: 2, numImgQueries: 4 },
+ * }, 0);
+ * console.log(m.config.dim); // 32
+ * ```
+ */
+export function buildModel(model: TrainConfig["model"], seed: number): CoCa {
+  const vit = new SimpleViT(model.vit, { seed });
+  return new CoCa({ ...model.coca, imgEncoder: vit }, { seed });
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+async function appendLines(path: string, lines: MetricsLine[]): Promise<void> {
+  if (!lines.length) return;
+  await Deno.writeTextFile(path, lines.map((l) => JSON.stringify(l)).join("\n") + "\n", {
+    append: true,
+  });
+}
+
+/** Keep only metric lines up to `step` (lines written after the checkpoint are redone on resume). */
+async function truncateMetrics(path: string, step: number): Promise<void> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    return;
+  }
+  const keep = text.split("\n").filter((l) => {
+    if (!l.trim()) return false;
+    try {
+      return (JSON.parse(l) as MetricsLine).step <= step;
+    } catch {
+      return false; // a line torn by a crash
+    }
+  });
+  await Deno.writeTextFile(path, keep.map((l) => l + "\n").join(""));
+}
+
+/** Mean losses over the validation split (model in eval mode). */
+export async function validationLosses(
+  model: CoCa,
+  examples: Example[],
+  tokenizer: Tokenizer,
+  textLength: number,
+  batchSize: number,
+): Promise<Record<string, number>> {
+  let loss = 0, cap = 0, con = 0, n = 0;
+  for (const batch of batches(examples, { batchSize, shuffle: false, dropLast: true })) {
+    const { images, text } = toTensors(batch, tokenizer, textLength);
+    const l = model.loss(text, images);
+    const v = await tf.stack([l.loss, l.captionLoss, l.contrastiveLoss]).data();
+    tf.dispose([images, text, l.loss, l.captionLoss, l.contrastiveLoss]);
+    loss += v[0];
+    cap += v[1];
+    con += v[2];
+    n++;
+  }
+  return n ? { loss: loss / n, captionLoss: cap / n, contrastiveLoss: con / n } : {};
+}
+
+/**
+ * Train (or resume) a CoCa as the config says. The same config, seed and
+ * backend give the same loss curve; a resumed run ends with exactly the weights
+ * of an uninterrupted one.
+ *
+ * @example
+ * ```ts ignore
+ * import { resolveTrainConfig } from "./config.ts";
+ * const summary = await train(resolveTrainConfig(json), { onProgress: console.log });
+ * ```
+ */
+export async function train(config: TrainConfig, opts: TrainOptions = {}): Promise<TrainSummary> {
+  const ckptDir = `${config.outDir}/checkpoint`;
+  const metricsPath = `${config.outDir}/metrics.jsonl`;
+  const existing = await readCheckpoint(ckptDir);
+  if (opts.resume && !existing) {
+    throw new Error(`cannot resume: no checkpoint in ${ckptDir}`);
+  }
+  if (!opts.resume && existing) {
+    throw new Error(
+      `${config.outDir} already holds a checkpoint: pass --resume, or choose another outDir`,
+    );
+  }
+  if (existing) {
+    const { steps: _a, ...mine } = config;
+    const { steps: _b, ...theirs } = existing.config;
+    if (!sameJson(mine, theirs)) {
+      const diff = Object.keys({ ...mine, ...theirs }).filter((k) =>
+        !sameJson((mine as Record<string, unknown>)[k], (theirs as Record<string, unknown>)[k])
+      );
+      throw new Error(
+        `cannot resume: the config differs from the checkpoint's in ${diff.join(", ")}`,
+      );
+    }
+  }
+  const info = await setupBackend(config.backend);
+  await Deno.mkdir(config.outDir, { recursive: true });
+  const imageSize = Array.isArray(config.model.vit.imageSize)
+    ? config.model.vit.imageSize[0]
+    : config.model.vit.imageSize;
+  const { dataset } = await loadDataset(config.data, imageSize);
+  const train = dataset.splits.train;
+  if (train.length < config.batchSize) {
+    throw new RangeError(
+      `expected at least batchSize ${config.batchSize} training examples, found ${train.length}`,
+    );
+  }
+  const tokenizer = existing
+    ? Tokenizer.fromJSON(existing.tokenizerJson)
+    : trainTokenizer(train.map((e) => e.caption), { vocabSize: config.tokenizer.vocabSize });
+  const model = buildModel(config.model, config.seed);
+  const vit = model.imgEncoder as SimpleViT;
+  const o = config.optimizer;
+  const optimizer = new AdamW(model.trainableVariables(), {
+    lr: o.lr,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    eps: o.eps,
+    weightDecay: o.weightDecay,
+  });
+  let state: TrainState = {
+    step: 0,
+    epoch: 0,
+    batchInEpoch: 0,
+    rngState: vit.rng.state,
+    seconds: 0,
+  };
+  if (existing) {
+    await loadWeights(model, existing.weightsPath);
+    await loadOptimizerState(`${existing.dir}/optimizer.safetensors`, model, optimizer);
+    state = existing.state;
+    vit.rng.state = state.rngState;
+    await truncateMetrics(metricsPath, state.step);
+  } else {
+    await Deno.writeTextFile(metricsPath, "");
+  }
+  const save = async () => {
+    state.rngState = vit.rng.state;
+    await saveCheckpoint(ckptDir, {
+      config,
+      model,
+      optimizer,
+      tokenizerJson: tokenizer.toJSON(),
+      state,
+    });
+    opts.onCheckpoint?.(ckptDir, state.step);
+  };
+  const evaluate = opts.evaluate ??
+    ((m: CoCa) =>
+      validationLosses(m, dataset.splits.val, tokenizer, config.textLength, config.batchSize));
+  const runEval = async () => {
+    model.eval();
+    const metrics = await evaluate(model, dataset, tokenizer);
+    model.train();
+    await appendLines(metricsPath, [{ step: state.step, split: "val", ...metrics }]);
+  };
+
+  let epochBatches: Example[][] = [];
+  let epochOf = -1;
+  const nextBatch = (): Example[] => {
+    for (;;) {
+      if (epochOf !== state.epoch) {
+        epochBatches = [
+          ...batches(train, {
+            batchSize: config.batchSize,
+            seed: config.seed,
+            epoch: state.epoch,
+            dropLast: true,
+          }),
+        ];
+        epochOf = state.epoch;
+      }
+      if (state.batchInEpoch < epochBatches.length) return epochBatches[state.batchInEpoch++];
+      state.epoch++;
+      state.batchInEpoch = 0;
+    }
+  };
+
+  model.train();
+  let last: TrainProgress | undefined;
+  let interrupted = false;
+  const started = performance.now() - state.seconds * 1000;
+  const firstStep = state.step;
+  const loopStart = performance.now();
+  while (state.step < config.steps) {
+    if (opts.signal?.aborted) {
+      interrupted = true;
+      break;
+    }
+    const lr = learningRate(state.step, { ...config.schedule, lr: o.lr, totalSteps: config.steps });
+    const { images, text } = toTensors(nextBatch(), tokenizer, config.textLength);
+    const r = await trainStep(model, optimizer, text, images, {
+      lr,
+      clipNorm: o.clipNorm > 0 ? o.clipNorm : undefined,
+    });
+    tf.dispose([images, text]);
+    if (!Number.isFinite(r.loss)) {
+      throw new Error(
+        `the loss became ${r.loss} at step ${state.step + 1}; lower optimizer.lr or raise clipping`,
+      );
+    }
+    state.step++;
+    state.seconds = (performance.now() - started) / 1000;
+    const rate = (state.step - firstStep) / ((performance.now() - loopStart) / 1000);
+    last = {
+      step: state.step,
+      steps: config.steps,
+      loss: r.loss,
+      captionLoss: r.captionLoss,
+      contrastiveLoss: r.contrastiveLoss,
+      lr,
+      stepsPerSecond: rate,
+      etaSeconds: (config.steps - state.step) / rate,
+    };
+    opts.onProgress?.(last);
+    if (state.step % config.logEvery === 0 || state.step === config.steps) {
+      await appendLines(metricsPath, [{
+        step: state.step,
+        split: "train",
+        loss: r.loss,
+        captionLoss: r.captionLoss,
+        contrastiveLoss: r.contrastiveLoss,
+        lr,
+        ...(r.gradNorm !== undefined ? { gradNorm: r.gradNorm } : {}),
+        stepsPerSecond: rate,
+        seconds: state.seconds,
+      }]);
+    }
+    const evalNow = config.evalEvery > 0 && state.step % config.evalEvery === 0;
+    const ckptNow = config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0;
+    if (evalNow) await runEval();
+    if (ckptNow && state.step < config.steps) await save();
+  }
+  if (!interrupted && config.evalEvery === 0) await runEval();
+  await save();
+  optimizer.dispose();
+  model.eval();
+  return {
+    steps: state.step,
+    interrupted,
+    backend: info.name,
+    seconds: state.seconds,
+    last,
+    outDir: config.outDir,
+    checkpoint: ckptDir,
+    model,
+    tokenizer,
+    dataset,
+  };
+}
