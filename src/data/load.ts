@@ -9,6 +9,12 @@ import { type ShapesConfig, shapesDataset } from "./shapes.ts";
 import { type EmojiConfig, emojiDataset } from "./emoji.ts";
 import { loadManifestDataset, type ManifestOptions } from "./manifest.ts";
 
+/** Which dataset to load, with the options of its loader. */
+export type DataConfig =
+  | ({ name: "shapes" } & ShapesConfig)
+  | ({ name: "emoji" } & EmojiConfig)
+  | ({ name: "manifest"; path: string } & ManifestOptions);
+
 /** A loaded dataset and how many manifest entries were skipped. */
 export interface LoadedDataset {
   dataset: Dataset;
@@ -28,11 +34,11 @@ export interface LoadedDataset {
  * console.log(dataset.splits.train.length); // 8
  * ```
  */
-export async function loadDataset(
-  config: { name: string } & Record<string, unknown>,
-  imageSize?: number,
-): Promise<LoadedDataset> {
-  const { name, ...rest } = config;
+export async function loadDataset(config: DataConfig, imageSize?: number): Promise<LoadedDataset> {
+  if (typeof config !== "object" || config === null) {
+    throw new TypeError(`expected a data config object, found ${JSON.stringify(config)}`);
+  }
+  const { name, ...rest } = config as { name: unknown } & Record<string, unknown>;
   const options = imageSize === undefined ? rest : { ...rest, imageSize };
   let loaded: LoadedDataset;
   switch (name) {
@@ -55,7 +61,7 @@ export async function loadDataset(
     }
     default:
       throw new RangeError(
-        `expected data.name shapes, emoji or manifest, found ${JSON.stringify(name)}`,
+        `expected data.name "shapes", "emoji" or "manifest", found ${JSON.stringify(name)}`,
       );
   }
   if (imageSize !== undefined && loaded.dataset.imageSize !== imageSize) {

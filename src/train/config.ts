@@ -5,12 +5,7 @@
  * @module
  */
 import { type CoCaConfig, resolveCoCaConfig, resolveViTConfig, type ViTConfig } from "../config.ts";
-
-/** Where the examples come from (the remaining keys go to the dataset's own options). */
-export type DataConfig =
-  | ({ name: "shapes" } & Record<string, unknown>)
-  | ({ name: "emoji" } & Record<string, unknown>)
-  | ({ name: "manifest"; path: string } & Record<string, unknown>);
+import type { DataConfig } from "../data/load.ts";
 
 /** A full training run, as plain data. */
 export interface TrainConfig {

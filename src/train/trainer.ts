@@ -6,8 +6,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { CoCa } from "../coca.ts";
-import { SimpleViT } from "../vit.ts";
+import type { CoCa } from "../coca.ts";
+import type { SimpleViT } from "../vit.ts";
+import { buildModel } from "../checkpoint_load.ts";
 import { setupBackend } from "../backend.ts";
 import { AdamW } from "./optimizer.ts";
 import { trainStep } from "./step.ts";
@@ -75,24 +76,6 @@ export interface TrainSummary {
   model: CoCa;
   tokenizer: Tokenizer;
   dataset: Dataset;
-}
-
-/**
- * Build the SimpleViT + CoCa a config describes (seeded initialisation).
- *
- * @example
- * ```ts
- * import { buildModel } from "./trainer.ts";
- * const m = buildModel({
- *   vit: { imageSize: 16, patchSize: 4, dim: 32, depth: 1, heads: 2, mlpDim: 32 },
- *   coca: { dim: 32, numTokens: 300, unimodalDepth: 1, multimodalDepth: 1, dimHead: 16, heads: 2, numImgQueries: 4 },
- * }, 0);
- * console.log(m.config.dim); // 32
- * ```
- */
-export function buildModel(model: TrainConfig["model"], seed: number): CoCa {
-  const vit = new SimpleViT(model.vit, { seed });
-  return new CoCa({ ...model.coca, imgEncoder: vit }, { seed });
 }
 
 function sameJson(a: unknown, b: unknown): boolean {

@@ -1,0 +1,143 @@
+/**
+ * `deno task eval --checkpoint DIR [--split test] [--json] [--backend B] [--max-examples N]
+ * [--batch-size N] [--max-length N] [--no-captions]`: evaluate a checkpoint folder (see
+ * `src/checkpoint_load.ts`) and print a table; with `--json`, one JSON object is the last line.
+ *
+ * `--split` may be repeated or comma-separated (`--split test,heldout`). Captions are generated
+ * with `src/generate.ts` (greedy, `--max-length` tokens, default the checkpoint's textLength)
+ * when that module exists; otherwise caption metrics are reported as skipped.
+ *
+ * Exit status: 0 on success, 2 for bad usage or a missing/malformed checkpoint, 1 otherwise.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type * as tf from "@tensorflow/tfjs";
+import { setupBackend } from "../backend.ts";
+import type { CoCa } from "../coca.ts";
+import { loadCheckpoint, readCheckpointConfig } from "../checkpoint_load.ts";
+import { loadDataset } from "../data/load.ts";
+import { type CaptionGenerator, evaluate, formatReport } from "../eval/evaluate.ts";
+
+const usage = "usage: deno task eval --checkpoint DIR [--split test[,heldout]] [--json] " +
+  "[--backend webgpu|wasm|cpu|auto] [--max-examples N] [--batch-size N] [--max-length N] " +
+  "[--no-captions]";
+
+function fail(message: string, code: number): never {
+  console.error(`eval: ${message}`);
+  if (code === 2) console.error(usage);
+  Deno.exit(code);
+}
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) {
+    fail(`expected --${name} to be a positive integer, found "${v}"`, 2);
+  }
+  return n;
+}
+
+/** The generator from `src/generate.ts`, or why there is none. */
+async function loadGenerator(
+  model: CoCa,
+  maxLength: number,
+): Promise<CaptionGenerator | string> {
+  const url = new URL("../generate.ts", import.meta.url);
+  try {
+    await Deno.stat(url);
+  } catch {
+    return "src/generate.ts is not available";
+  }
+  try {
+    const mod = await import(url.href);
+    if (typeof mod.generate !== "function") return "src/generate.ts has no generate() export";
+    return async (images: tf.Tensor4D) =>
+      (await mod.generate(model, images, { maxLength, strategy: "greedy" })).tokens;
+  } catch (e) {
+    return `src/generate.ts failed to load: ${(e as Error).message}`;
+  }
+}
+
+let args;
+try {
+  args = parseArgs({
+    args: Deno.args,
+    options: {
+      checkpoint: { type: "string" },
+      split: { type: "string", multiple: true },
+      json: { type: "boolean" },
+      backend: { type: "string" },
+      "max-examples": { type: "string" },
+      "batch-size": { type: "string" },
+      "max-length": { type: "string" },
+      "no-captions": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+} catch (e) {
+  fail((e as Error).message, 2);
+}
+const { values } = args;
+if (values.help) {
+  console.log(usage);
+  Deno.exit(0);
+}
+if (!values.checkpoint) fail("expected --checkpoint DIR, found none", 2);
+const maxExamples = positiveInt("max-examples", values["max-examples"]);
+const batchSize = positiveInt("batch-size", values["batch-size"]);
+const maxLengthArg = positiveInt("max-length", values["max-length"]);
+const splits = (values.split ?? ["test"]).flatMap((s) => s.split(",")).filter((s) => s !== "");
+
+// Check the folder before starting a backend (fast, clear failure), then load on that backend.
+try {
+  await readCheckpointConfig(values.checkpoint);
+} catch (e) {
+  fail(`cannot load checkpoint: ${(e as Error).message}`, 2);
+}
+let info;
+try {
+  info = await setupBackend(values.backend);
+} catch (e) {
+  fail((e as Error).message, 2);
+}
+let loaded;
+try {
+  loaded = await loadCheckpoint(values.checkpoint);
+} catch (e) {
+  fail(`cannot load checkpoint ${values.checkpoint}: ${(e as Error).message}`, 2);
+}
+const { config, model, tokenizer } = loaded;
+try {
+  const { dataset } = await loadDataset(config.data);
+  let generate: CaptionGenerator | undefined;
+  let captionsNote = "";
+  if (values["no-captions"]) captionsNote = "disabled with --no-captions";
+  else {
+    const g = await loadGenerator(model, maxLengthArg ?? config.textLength);
+    if (typeof g === "string") captionsNote = g;
+    else generate = g;
+  }
+  const report = await evaluate(model, dataset, tokenizer, {
+    textLength: config.textLength,
+    splits,
+    batchSize,
+    maxExamples,
+    generate,
+    onProgress: (p) => {
+      if (p.done === p.total) console.error(`eval: ${p.split} ${p.phase} ${p.done}/${p.total}`);
+    },
+  });
+  if (captionsNote) {
+    for (const s of report.splits) s.captions = { skipped: true, reason: captionsNote };
+  }
+  console.log(`checkpoint ${values.checkpoint}, backend ${info.name}`);
+  console.log(formatReport(report));
+  if (values.json) {
+    console.log(JSON.stringify({ checkpoint: values.checkpoint, backend: info.name, ...report }));
+  }
+} catch (e) {
+  fail((e as Error).message, 1);
+} finally {
+  model.dispose();
+}
