@@ -1,8 +1,9 @@
 /**
  * Choose and start a tfjs backend: `webgpu`, `wasm`, `cpu` or `auto`.
  *
- * `auto` tries webgpu, then wasm, then cpu. The choice can also come from the
- * `COCA_BACKEND` environment variable. Setup guards the known tfjs-webgpu-on-Deno
+ * `auto` tries webgpu, then wasm, then cpu; a software WebGPU adapter (Mesa's
+ * llvmpipe, `isFallbackAdapter`) is slower than wasm, so auto then tries it after
+ * wasm. The choice can also come from the `COCA_BACKEND` environment variable. Setup guards the known tfjs-webgpu-on-Deno
  * problems: the adapter's info is read before the device is created (Deno
  * invalidates the adapter afterwards) and only features Deno accepts are requested.
  *
@@ -163,7 +164,7 @@ export async function setupBackend(name?: BackendName | string): Promise<Backend
       `expected backend to be one of auto, ${BACKENDS.join(", ")}, found "${wanted}"`,
     );
   }
-  const order = wanted === "auto" ? [...BACKENDS] : [wanted as Exclude<BackendName, "auto">];
+  const order = wanted === "auto" ? await autoOrder() : [wanted as Exclude<BackendName, "auto">];
   const failures: Record<string, string> = {};
   for (const candidate of order) {
     const err = await trySetBackend(candidate);
@@ -183,6 +184,22 @@ export async function setupBackend(name?: BackendName | string): Promise<Backend
       Object.entries(failures).map(([k, v]) => `${k}: ${v}`).join("; ")
     }. Available here: ${available.length ? available.join(", ") : "none"}`,
   );
+}
+
+/**
+ * `auto`: webgpu on a hardware adapter, then wasm, then webgpu on a software
+ * (fallback) adapter such as llvmpipe, which is slower than wasm, then cpu.
+ */
+async function autoOrder(): Promise<Exclude<BackendName, "auto">[]> {
+  let software = false;
+  try {
+    const adapter = await (navigator as Navigator & { gpu?: GPU }).gpu?.requestAdapter();
+    software = (adapter?.info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined)
+      ?.isFallbackAdapter ?? false;
+  } catch {
+    // No adapter: webgpu will fail on its own and report why.
+  }
+  return software ? ["wasm", "webgpu", "cpu"] : ["webgpu", "wasm", "cpu"];
 }
 
 async function trySetBackend(name: string): Promise<string | undefined> {

@@ -14,8 +14,11 @@ Deno.test("every backend starts here and reports itself", async () => {
   assert.deepEqual((await availableBackends()).sort(), ["cpu", "wasm", "webgpu"]);
 });
 
-Deno.test("auto prefers webgpu; COCA_BACKEND picks the default", async () => {
-  assert.equal((await setupBackend("auto")).name, "webgpu");
+Deno.test("auto prefers webgpu on a hardware adapter, wasm over a software one; COCA_BACKEND picks the default", async () => {
+  const adapter = await navigator.gpu.requestAdapter();
+  const software =
+    (adapter?.info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  assert.equal((await setupBackend("auto")).name, software ? "wasm" : "webgpu");
   Deno.env.set("COCA_BACKEND", "wasm");
   try {
     assert.equal((await setupBackend()).name, "wasm");
