@@ -33,9 +33,15 @@ export type LayerParams = tf.Variable[];
  */
 export function makeLayerParams(c: LayerConfig): LayerParams {
   const d = c.dim, h = d * c.mlpRatio;
-  const w = (r: number, k: number) => tf.variable(tf.randomNormal([r, k], 0, 1 / Math.sqrt(r)));
-  const z = (k: number) => tf.variable(tf.zeros([k]));
-  const o = (k: number) => tf.variable(tf.ones([k]));
+  // tf.variable keeps its initial tensor's data alive until that tensor is disposed too.
+  const v = (t: tf.Tensor) => {
+    const r = tf.variable(t);
+    t.dispose();
+    return r;
+  };
+  const w = (r: number, k: number) => v(tf.randomNormal([r, k], 0, 1 / Math.sqrt(r)));
+  const z = (k: number) => v(tf.zeros([k]));
+  const o = (k: number) => v(tf.ones([k]));
   return [
     o(d),
     z(d),

@@ -285,7 +285,7 @@ export function extractBenchJson(stdout: string): DenoBenchJson {
 if (import.meta.main) {
   const opts = parseArgs(Deno.args);
   const root = new URL("../", import.meta.url);
-  const outDir = opts.out || new URL("bench/results/", root).pathname;
+  const outDir = opts.out || new URL("bench/results", root).pathname;
   const sidecarDir = await Deno.makeTempDir({ prefix: "bench-sidecar-" });
   const args = ["bench", "-A", "--json"];
   if (opts.filter) args.push("--filter", opts.filter);
