@@ -1,0 +1,177 @@
+/**
+ * The benchmark case table. Each case says how to build its inputs on the active backend, what
+ * one iteration computes, and its analytic cost (FLOPs, samples), so `bench/report.ts` can turn
+ * times into GFLOP/s, samples/s and ratios to PyTorch.
+ *
+ * To add a model-level case (e.g. the small config's train step), append an entry to
+ * {@linkcode CASES} with `pytorch: PYTORCH_REFERENCE.smallTrainStep` and a `setup` that builds
+ * the model once and returns `run` doing one forward/step and returning the tensors to await.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  type LayerConfig,
+  layerForward,
+  layerForwardFlops,
+  layerTrainStep,
+  makeLayerParams,
+} from "./profile_layer.ts";
+
+/** A PyTorch timing measured on this machine (torch 1.13 + OpenBLAS, 2 threads). */
+export interface PytorchFigure {
+  /** Seconds per iteration. */
+  seconds: number;
+  /** What was measured. */
+  label: string;
+}
+
+/** PyTorch reference figures for the CoCa configs, measured on this machine. */
+export const PYTORCH_REFERENCE = {
+  smallForward: { seconds: 0.40, label: "torch small-config forward" },
+  smallTrainStep: { seconds: 0.69, label: "torch small-config train step" },
+  readmeForward: { seconds: 9.1, label: "torch README-config forward" },
+  readmeTrainStep: { seconds: 20.6, label: "torch README-config train step" },
+} as const satisfies Record<string, PytorchFigure>;
+
+/** What a case's `setup` returns: the measured body and the cleanup. */
+export interface CaseRun {
+  /**
+   * One iteration. Returns the tensors it produced; the harness awaits `data()` on each inside
+   * the timed region (so GPU work is complete) and disposes them afterwards.
+   */
+  run(): tf.Tensor | tf.Tensor[];
+  /** Frees what `setup` allocated. */
+  dispose(): void;
+}
+
+/** One benchmark case, run on every backend listed in `backends` (default: all that start). */
+export interface BenchCase {
+  /** Unique, stable id; appears in bench names as `${id} @${backend}`. */
+  id: string;
+  /** Report/bench group, e.g. "matmul 512" or "layer". */
+  group: string;
+  /** Human description (shapes). */
+  description: string;
+  /** Floating-point operations per iteration, analytic. */
+  flops?: number;
+  /** Samples (e.g. images or sequences) per iteration, for samples/s. */
+  samples?: number;
+  /** PyTorch figure to compare with. */
+  pytorch?: PytorchFigure;
+  /** Restrict to these backends. */
+  backends?: readonly string[];
+  /** Builds inputs on the active backend. */
+  setup(): CaseRun | Promise<CaseRun>;
+}
+
+function matmulCase(
+  group: string,
+  id: string,
+  description: string,
+  aShape: number[],
+  bShape: number[],
+  transposeA = false,
+  transposeB = false,
+): BenchCase {
+  const ra = aShape.length;
+  const m = transposeA ? aShape[ra - 1] : aShape[ra - 2];
+  const k = transposeA ? aShape[ra - 2] : aShape[ra - 1];
+  const n = transposeB ? bShape[bShape.length - 2] : bShape[bShape.length - 1];
+  const batch = aShape.slice(0, -2).reduce((x, y) => x * y, 1);
+  return {
+    id,
+    group,
+    description,
+    flops: 2 * batch * m * n * k,
+    setup() {
+      const a = tf.randomNormal(aShape), b = tf.randomNormal(bShape);
+      return {
+        run: () => tf.matMul(a, b, transposeA, transposeB),
+        dispose: () => tf.dispose([a, b]),
+      };
+    },
+  };
+}
+
+/** Square matmuls and the matmul shapes of a d=256, seq 64, batch 16 transformer. */
+export const MATMUL_CASES: BenchCase[] = [
+  ...[256, 512, 1024].map((s) =>
+    matmulCase(`matmul ${s}`, `matmul-${s}`, `[${s},${s}]·[${s},${s}]`, [s, s], [s, s])
+  ),
+  matmulCase("model shapes", "qkv-proj", "[1024,256]·[256,768]", [1024, 256], [256, 768]),
+  matmulCase("model shapes", "mlp-in", "[1024,256]·[256,1024]", [1024, 256], [256, 1024]),
+  matmulCase("model shapes", "mlp-out", "[1024,1024]·[1024,256]", [1024, 1024], [1024, 256]),
+  matmulCase(
+    "model shapes",
+    "mlp-in-dW",
+    "[1024,256]ᵀ·[1024,1024] (weight gradient)",
+    [1024, 256],
+    [1024, 1024],
+    true,
+  ),
+  matmulCase(
+    "model shapes",
+    "attn-qk",
+    "[128,64,64]·[128,64,64]ᵀ (B16·H8, S64, dh64)",
+    [128, 64, 64],
+    [128, 64, 64],
+    false,
+    true,
+  ),
+  matmulCase(
+    "model shapes",
+    "attn-av",
+    "[128,64,64]·[128,64,64]",
+    [128, 64, 64],
+    [128, 64, 64],
+  ),
+];
+
+const LAYER: LayerConfig = { batch: 16, seq: 64, dim: 256, heads: 4, mlpRatio: 4 };
+
+/** One pre-LN transformer layer (d=256, 4 heads, seq 64, batch 16): forward and train step. */
+export const LAYER_CASES: BenchCase[] = [
+  {
+    id: "layer-forward",
+    group: "transformer layer",
+    description: "pre-LN layer d256 h4 S64 B16, forward",
+    flops: layerForwardFlops(LAYER),
+    samples: LAYER.batch,
+    setup() {
+      const p = makeLayerParams(LAYER);
+      const x = tf.randomNormal([LAYER.batch * LAYER.seq, LAYER.dim]) as tf.Tensor2D;
+      return {
+        run: () => tf.tidy(() => layerForward(x, p, LAYER)),
+        dispose: () => tf.dispose([x, ...p]),
+      };
+    },
+  },
+  {
+    id: "layer-train",
+    group: "transformer layer",
+    description: "pre-LN layer d256 h4 S64 B16, forward+backward (tf.grads)",
+    flops: 3 * layerForwardFlops(LAYER),
+    samples: LAYER.batch,
+    setup() {
+      const p = makeLayerParams(LAYER);
+      const x = tf.randomNormal([LAYER.batch * LAYER.seq, LAYER.dim]) as tf.Tensor2D;
+      return {
+        run: () => layerTrainStep(x, p, LAYER),
+        dispose: () => tf.dispose([x, ...p]),
+      };
+    },
+  },
+];
+
+/**
+ * Every case the benches run. Model-level cases (small / README config forward and train step,
+ * with `pytorch: PYTORCH_REFERENCE.*`) go here.
+ *
+ * @example
+ * ```ts
+ * import { CASES } from "./cases.ts";
+ * console.log(CASES.map((c) => c.id));
+ * ```
+ */
+export const CASES: BenchCase[] = [...MATMUL_CASES, ...LAYER_CASES];

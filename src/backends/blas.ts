@@ -1,0 +1,122 @@
+/**
+ * The `"blas"` tfjs backend: the tfjs cpu backend with matmul kernels running OpenBLAS
+ * `cblas_sgemm` through `Deno.dlopen`, plus faster pure-JS versions of a few cpu kernels that
+ * dominate transformer training (see `fast_kernels.ts`). Every other cpu kernel is re-registered
+ * unchanged, so every op and gradient that works on `"cpu"` works on `"blas"`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { loadOpenBlas, type OpenBlas } from "./openblas.ts";
+import { makeBatchMatMul, makeFusedMatMul } from "./blas_matmul.ts";
+import { fastKernels } from "./fast_kernels.ts";
+
+/** Name under which {@linkcode registerBlasBackend} registers the backend. */
+export const BLAS_BACKEND_NAME = "blas";
+
+/** Options for {@linkcode registerBlasBackend}. */
+export interface RegisterBlasOptions {
+  /** Library paths/names to try instead of the built-in list (see `openblas.ts`). */
+  candidates?: readonly string[];
+  /**
+   * OpenBLAS thread count. When omitted OpenBLAS uses `OPENBLAS_NUM_THREADS` (read by the library
+   * when it loads) or all cores.
+   */
+  threads?: number;
+  /** OpenBLAS kernel family (`OPENBLAS_CORETYPE`), e.g. `"SkylakeX"`; see `openblas.ts`. */
+  coreType?: string;
+  /** tfjs backend priority (higher wins when no backend is set explicitly). Default 0. */
+  priority?: number;
+  /** Register the pure-JS replacements for slow cpu kernels (Transpose, Softmax, ...). Default true. */
+  fastKernels?: boolean;
+}
+
+/** Result of {@linkcode registerBlasBackend}. */
+export type RegisterBlasResult =
+  | { ok: true; library: string }
+  | { ok: false; reason: string };
+
+let registered: { result: RegisterBlasResult; blas?: OpenBlas } | undefined;
+
+/**
+ * Registers the `"blas"` backend. Never throws for a missing library: returns `{ok: false, reason}`
+ * and registers nothing. Calling it again returns the first call's result (idempotent); the
+ * options of later calls are ignored except `threads`, which is applied.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { registerBlasBackend } from "./blas.ts";
+ * const r = registerBlasBackend();
+ * if (r.ok) await tf.setBackend("blas");
+ * else console.warn(`blas backend unavailable: ${r.reason}`);
+ * ```
+ */
+export function registerBlasBackend(opts: RegisterBlasOptions = {}): RegisterBlasResult {
+  if (registered) {
+    if (opts.threads !== undefined) registered.blas?.setNumThreads(opts.threads);
+    return registered.result;
+  }
+  const loaded = loadOpenBlas({
+    candidates: opts.candidates,
+    threads: opts.threads,
+    coreType: opts.coreType,
+  });
+  if (!loaded.ok) {
+    registered = { result: { ok: false, reason: loaded.reason } };
+    return registered.result;
+  }
+  const blas = loaded.blas;
+  const cpuKernels = tf.getKernelsForBackend("cpu");
+  if (cpuKernels.length === 0) {
+    blas.close();
+    registered = {
+      result: {
+        ok: false,
+        reason: "expected the tfjs cpu backend's kernels to be registered (import " +
+          '"@tensorflow/tfjs"), found none',
+      },
+    };
+    return registered.result;
+  }
+  tf.registerBackend(BLAS_BACKEND_NAME, () => {
+    const backend = new tf.MathBackendCPU();
+    // Silences the one-time "looks like you are running TensorFlow.js in Node.js" banner.
+    (backend as unknown as { firstUse: boolean }).firstUse = false;
+    return backend;
+  }, opts.priority ?? 0);
+
+  const overrides = new Map<string, tf.KernelFunc>([
+    [tf.BatchMatMul, makeBatchMatMul(blas)],
+    [tf._FusedMatMul, makeFusedMatMul(blas)],
+  ]);
+  if (opts.fastKernels ?? true) {
+    for (const [name, fn] of fastKernels()) if (!overrides.has(name)) overrides.set(name, fn);
+  }
+  for (const k of cpuKernels) {
+    if (tf.getKernel(k.kernelName, BLAS_BACKEND_NAME)) continue;
+    const kernelFunc = overrides.get(k.kernelName) ?? k.kernelFunc;
+    tf.registerKernel({ ...k, backendName: BLAS_BACKEND_NAME, kernelFunc });
+  }
+  registered = { result: { ok: true, library: blas.library }, blas };
+  return registered.result;
+}
+
+/**
+ * Details of the OpenBLAS library behind `"blas"`, or `undefined` before a successful
+ * {@linkcode registerBlasBackend}.
+ *
+ * @example
+ * ```ts
+ * import { blasInfo, registerBlasBackend } from "./blas.ts";
+ * registerBlasBackend();
+ * console.log(blasInfo()?.threads);
+ * ```
+ */
+export function blasInfo():
+  | { library: string; config: string | undefined; threads: number | undefined }
+  | undefined {
+  const b = registered?.blas;
+  if (!b) return undefined;
+  return { library: b.library, config: b.config, threads: b.getNumThreads() };
+}
