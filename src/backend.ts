@@ -1,9 +1,10 @@
 /**
  * Choose and start a tfjs backend: `webgpu`, `wasm`, `cpu` or `auto`.
  *
- * `auto` tries webgpu, then wasm, then cpu; a software WebGPU adapter (Mesa's
- * llvmpipe, `isFallbackAdapter`) is slower than wasm, so auto then tries it after
- * wasm. The choice can also come from the `COCA_BACKEND` environment variable. Setup guards the known tfjs-webgpu-on-Deno
+ * `auto` tries webgpu, then blas (the cpu backend with OpenBLAS matmuls), then
+ * wasm, then cpu; a software WebGPU adapter (Mesa's llvmpipe, `isFallbackAdapter`)
+ * is slower than the CPU backends, so auto then tries it after wasm. The choice
+ * can also come from the `COCA_BACKEND` environment variable. Setup guards the known tfjs-webgpu-on-Deno
  * problems: the adapter's info is read before the device is created (Deno
  * invalidates the adapter afterwards) and only features Deno accepts are requested.
  *
@@ -12,13 +13,17 @@
 import * as tf from "@tensorflow/tfjs";
 import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { registerWasmKernels } from "./backends/wasm_kernels.ts";
+import { registerHostKernels } from "./backends/host_kernels.ts";
+import { registerBlasBackend } from "./backends/blas.ts";
 
-/** A backend name that {@linkcode setupBackend} accepts. */
-export type BackendName = "webgpu" | "wasm" | "cpu" | "auto";
+/**
+ * A backend name that {@linkcode setupBackend} accepts. `blas` is the tfjs cpu
+ * backend with OpenBLAS matmuls (through Deno FFI) and faster JS kernels.
+ */
+export type BackendName = "webgpu" | "wasm" | "cpu" | "blas" | "auto";
 
 /** The backends that can be asked for by name. */
-export const BACKENDS: readonly Exclude<BackendName, "auto">[] = ["webgpu", "wasm", "cpu"];
+export const BACKENDS: readonly Exclude<BackendName, "auto">[] = ["webgpu", "wasm", "cpu", "blas"];
 
 /** What {@linkcode setupBackend} started. */
 export interface BackendInfo {
@@ -33,6 +38,7 @@ export interface BackendInfo {
 }
 
 let registered = false;
+let blasUnavailable: string | undefined;
 let current: BackendInfo | undefined;
 
 /** Features that tfjs-webgpu may use and that Deno's WebGPU accepts by name. */
@@ -133,7 +139,10 @@ function register(): void {
   registered = true;
   registerGuardedWebGPU();
   setWasmPaths(wasmFilesUrl());
-  registerWasmKernels();
+  registerHostKernels("wasm", "wasm");
+  const blas = registerBlasBackend();
+  if (blas.ok) registerHostKernels("blas", "cpu");
+  else blasUnavailable = blas.reason;
 }
 
 function silenceNodeBanner(): void {
@@ -187,8 +196,8 @@ export async function setupBackend(name?: BackendName | string): Promise<Backend
 }
 
 /**
- * `auto`: webgpu on a hardware adapter, then wasm, then webgpu on a software
- * (fallback) adapter such as llvmpipe, which is slower than wasm, then cpu.
+ * `auto`: webgpu on a hardware adapter, then blas (OpenBLAS), then wasm, then
+ * webgpu on a software (fallback) adapter such as llvmpipe, then cpu.
  */
 async function autoOrder(): Promise<Exclude<BackendName, "auto">[]> {
   let software = false;
@@ -199,11 +208,12 @@ async function autoOrder(): Promise<Exclude<BackendName, "auto">[]> {
   } catch {
     // No adapter: webgpu will fail on its own and report why.
   }
-  return software ? ["wasm", "webgpu", "cpu"] : ["webgpu", "wasm", "cpu"];
+  return software ? ["blas", "wasm", "webgpu", "cpu"] : ["webgpu", "blas", "wasm", "cpu"];
 }
 
 async function trySetBackend(name: string): Promise<string | undefined> {
   try {
+    if (name === "blas" && blasUnavailable) return `OpenBLAS not found (${blasUnavailable})`;
     delete lastFactoryError[name];
     const ok = await tf.setBackend(name);
     if (!ok) return lastFactoryError[name] ?? "tfjs refused to initialise it";
@@ -227,7 +237,7 @@ async function trySetBackend(name: string): Promise<string | undefined> {
  * @example
  * ```ts
  * import { availableBackends } from "./backend.ts";
- * console.log(await availableBackends()); // e.g. ["webgpu", "wasm", "cpu"]
+ * console.log(await availableBackends()); // e.g. ["webgpu", "wasm", "cpu", "blas"]
  * ```
  */
 export async function availableBackends(): Promise<string[]> {

@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs";
 import { availableBackends, backendInfo, setupBackend } from "../mod.ts";
 
 Deno.test("every backend starts here and reports itself", async () => {
-  for (const name of ["cpu", "wasm", "webgpu"] as const) {
+  for (const name of ["cpu", "wasm", "webgpu", "blas"] as const) {
     const info = await setupBackend(name);
     assert.equal(info.name, name);
     assert.equal(tf.getBackend(), name);
@@ -11,14 +11,14 @@ Deno.test("every backend starts here and reports itself", async () => {
       assert.ok(info.adapter && info.adapter.length > 0, "adapter description");
     }
   }
-  assert.deepEqual((await availableBackends()).sort(), ["cpu", "wasm", "webgpu"]);
+  assert.deepEqual((await availableBackends()).sort(), ["blas", "cpu", "wasm", "webgpu"]);
 });
 
-Deno.test("auto prefers webgpu on a hardware adapter, wasm over a software one; COCA_BACKEND picks the default", async () => {
+Deno.test("auto prefers webgpu on a hardware adapter, blas over a software one; COCA_BACKEND picks the default", async () => {
   const adapter = await navigator.gpu.requestAdapter();
   const software =
     (adapter?.info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter;
-  assert.equal((await setupBackend("auto")).name, software ? "wasm" : "webgpu");
+  assert.equal((await setupBackend("auto")).name, software ? "blas" : "webgpu");
   Deno.env.set("COCA_BACKEND", "wasm");
   try {
     assert.equal((await setupBackend()).name, "wasm");
@@ -31,7 +31,7 @@ Deno.test("auto prefers webgpu on a hardware adapter, wasm over a software one; 
 Deno.test("an unknown backend is a clear error listing the choices", async () => {
   await assert.rejects(
     () => setupBackend("cuda"),
-    /expected backend to be one of auto, webgpu, wasm, cpu, found "cuda"/,
+    /expected backend to be one of auto, webgpu, wasm, cpu, blas, found "cuda"/,
   );
 });
 

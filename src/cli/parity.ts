@@ -14,7 +14,7 @@ const { values, positionals } = parseArgs({
   options: { backend: { type: "string" }, help: { type: "boolean", short: "h" } },
   allowPositionals: true,
 });
-const usage = "usage: deno task parity FIXTURE.safetensors [--backend webgpu|wasm|cpu|auto]";
+const usage = "usage: deno task parity FIXTURE.safetensors [--backend webgpu|wasm|cpu|blas|auto]";
 if (values.help) {
   console.log(usage);
   Deno.exit(0);

@@ -1,0 +1,164 @@
+/**
+ * Kernels computed on the host over a backend's CPU-side memory, where tfjs's
+ * own are missing (wasm: `UnsortedSegmentSum`, the gradient of `gather`) or
+ * pathologically slow for CoCa's shapes (cpu-family: `UnsortedSegmentSum` took
+ * 15.8 s and `SplitV` 11.3 s of a 29.5 s small-config train step).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+type Values = Float32Array | Int32Array;
+
+/** How a kernel reads inputs and makes outputs on one backend. */
+interface HostIO {
+  read(backend: unknown, t: tf.TensorInfo): Values;
+  make(
+    backend: unknown,
+    shape: number[],
+    dtype: tf.DataType,
+    fill: (out: Values) => void,
+  ): tf.TensorInfo;
+}
+
+const wasmIO: HostIO = {
+  read: (b, t) => (b as { readSync(id: unknown): Values }).readSync(t.dataId),
+  make: (b, shape, dtype, fill) => {
+    const be = b as {
+      makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+      typedArrayFromHeap(info: tf.TensorInfo): Values;
+    };
+    const out = be.makeOutput(shape, dtype);
+    fill(be.typedArrayFromHeap(out));
+    return out;
+  },
+};
+
+const cpuIO: HostIO = {
+  read: (b, t) =>
+    (b as { data: { get(id: unknown): { values: Values } } }).data.get(t.dataId).values,
+  make: (b, shape, dtype, fill) => {
+    const size = shape.reduce((a, c) => a * c, 1);
+    const values = dtype === "int32" ? new Int32Array(size) : new Float32Array(size);
+    fill(values);
+    return (b as { makeTensorInfo(s: number[], d: tf.DataType, v: Values): tf.TensorInfo })
+      .makeTensorInfo(shape, dtype, values);
+  },
+};
+
+function unsortedSegmentSum(io: HostIO): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
+    const { numSegments } = attrs as unknown as { numSegments: number };
+    const xv = io.read(backend, x), ids = io.read(backend, segmentIds);
+    const rows = ids.length;
+    const inner = rows === 0 ? 0 : xv.length / rows;
+    const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+    return io.make(backend, outShape, x.dtype, (out) => {
+      out.fill(0);
+      for (let r = 0; r < rows; r++) {
+        const s = ids[r];
+        if (s < 0 || s >= numSegments) continue;
+        const src = r * inner, dst = s * inner;
+        for (let j = 0; j < inner; j++) out[dst + j] += xv[src + j];
+      }
+    });
+  };
+}
+
+function splitV(io: HostIO): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const { numOrSizeSplits, axis } = attrs as unknown as {
+      numOrSizeSplits: number | number[];
+      axis: number;
+    };
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
+    const xv = io.read(backend, x);
+    const outer = x.shape.slice(0, ax).reduce((a, c) => a * c, 1);
+    const inner = x.shape.slice(ax + 1).reduce((a, c) => a * c, 1);
+    const rowLen = x.shape[ax] * inner;
+    let offset = 0;
+    return sizes.map((s) => {
+      const at = offset;
+      offset += s;
+      const shape = [...x.shape];
+      shape[ax] = s;
+      return io.make(backend, shape, x.dtype, (out) => {
+        const run = s * inner;
+        for (let o = 0; o < outer; o++) {
+          out.set(xv.subarray(o * rowLen + at * inner, o * rowLen + at * inner + run), o * run);
+        }
+      });
+    });
+  };
+}
+
+function slice(io: HostIO): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const { begin, size } = attrs as unknown as {
+      begin: number | number[];
+      size: number | number[];
+    };
+    const [b, z] = tf.slice_util.parseSliceParams(x, begin, size);
+    const xv = io.read(backend, x);
+    const rank = x.shape.length;
+    const strides = new Array<number>(rank).fill(1);
+    for (let i = rank - 2; i >= 0; i--) strides[i] = strides[i + 1] * x.shape[i + 1];
+    // Fold trailing dims that are taken whole into one contiguous run.
+    let k = rank - 1;
+    let run = rank ? z[k] : 1;
+    while (k > 0 && z[k] === x.shape[k] && b[k] === 0) {
+      k--;
+      run *= z[k];
+    }
+    return io.make(backend, z, x.dtype, (out) => {
+      if (rank === 0) {
+        out[0] = xv[0];
+        return;
+      }
+      const idx = new Array<number>(k).fill(0);
+      let dst = 0;
+      for (;;) {
+        let src = b[k] * strides[k];
+        for (let i = 0; i < k; i++) src += (b[i] + idx[i]) * strides[i];
+        out.set(xv.subarray(src, src + run), dst);
+        dst += run;
+        let d = k - 1;
+        while (d >= 0 && ++idx[d] === z[d]) idx[d--] = 0;
+        if (d < 0) break;
+      }
+    });
+  };
+}
+
+const done = new Set<string>();
+
+/**
+ * Register the host kernels for a backend: `wasm` gets `UnsortedSegmentSum`;
+ * cpu-family backends (`blas`) get `UnsortedSegmentSum`, `SplitV` and `Slice`.
+ * Idempotent; replaces existing kernels of those names.
+ *
+ * @example
+ * ```ts
+ * import { registerHostKernels } from "./host_kernels.ts";
+ * registerHostKernels("wasm");
+ * ```
+ */
+export function registerHostKernels(backendName: string, kind: "wasm" | "cpu" = "cpu"): void {
+  if (done.has(backendName)) return;
+  done.add(backendName);
+  const io = kind === "wasm" ? wasmIO : cpuIO;
+  const kernels: [string, tf.KernelFunc][] = kind === "wasm"
+    ? [["UnsortedSegmentSum", unsortedSegmentSum(io)]]
+    : [["UnsortedSegmentSum", unsortedSegmentSum(io)], ["SplitV", splitV(io)], [
+      "Slice",
+      slice(io),
+    ]];
+  for (const [kernelName, kernelFunc] of kernels) {
+    if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel({ kernelName, backendName, kernelFunc });
+  }
+}

@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { setupBackend } from "../mod.ts";
+
+// The host kernels (blas: UnsortedSegmentSum, SplitV, Slice; wasm: UnsortedSegmentSum)
+// must agree exactly with tfjs's cpu kernels.
+async function onBackend<T>(name: string, f: () => tf.Tensor | tf.Tensor[]): Promise<number[][]> {
+  await setupBackend(name);
+  const out = tf.tidy(f);
+  const list = Array.isArray(out) ? out : [out];
+  const values = await Promise.all(list.map(async (t) => [...t.shape, -1, ...(await t.data())]));
+  tf.dispose(list);
+  return values as number[][];
+}
+
+const x = () =>
+  tf.tensor(Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i * 0.5 - 7), [2, 3, 4, 5]);
+
+const cases: [string, () => tf.Tensor | tf.Tensor[]][] = [
+  ["split last axis, sizes", () => tf.split(x(), [1, 3, 1], -1)],
+  ["split axis 1, equal", () => tf.split(x(), 3, 1)],
+  ["split axis 0", () => tf.split(x(), [1, 1], 0)],
+  ["split with -1", () => tf.split(x(), [2, -1], 2)],
+  ["slice inner", () => tf.slice(x(), [1, 0, 1, 2], [1, 3, 2, 3])],
+  ["slice whole trailing dims", () => tf.slice(x(), [0, 1, 0, 0], [2, 2, 4, 5])],
+  ["slice rank 1", () => tf.slice(tf.range(0, 10), [3], [4])],
+  ["slice size -1", () => tf.slice(x(), [0, 2], [-1, -1])],
+  ["gather gradient (UnsortedSegmentSum)", () => {
+    const table = tf.randomNormal([7, 3], 0, 1, "float32", 1);
+    const idx = tf.tensor2d([[1, 4, 1], [6, 0, 1]], [2, 3], "int32");
+    return tf.grad((t: tf.Tensor) => tf.gather(t, idx).square().sum())(table);
+  }],
+  [
+    "unsortedSegmentSum with out-of-range ids dropped",
+    () =>
+      tf.unsortedSegmentSum(
+        tf.tensor2d([[1, 2], [3, 4], [5, 6]]),
+        tf.tensor1d([2, 0, 2], "int32"),
+        3,
+      ),
+  ],
+];
+
+for (const [name, f] of cases) {
+  Deno.test(`host kernels match tfjs cpu: ${name}`, async () => {
+    const want = await onBackend("cpu", f);
+    assert.deepEqual(await onBackend("blas", f), want, "blas");
+    assert.deepEqual(await onBackend("wasm", f), want, "wasm");
+  });
+}
+
+Deno.test("blas and wasm really use the host kernels", async () => {
+  await setupBackend("blas");
+  for (const k of ["UnsortedSegmentSum", "SplitV", "Slice"]) {
+    assert.notEqual(tf.getKernel(k, "blas")?.kernelFunc, tf.getKernel(k, "cpu")?.kernelFunc, k);
+  }
+  assert.ok(tf.getKernel("UnsortedSegmentSum", "wasm"));
+});
