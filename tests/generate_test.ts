@@ -195,6 +195,12 @@ Deno.test("generate options are validated with clear errors", async () => {
   }
   const m = model();
   await assert.rejects(() => generate(m, images(1), { maxLength: -1 }), /maxLength/);
+  // A model in training mode captions without patch dropout and stays in training mode.
+  const evalResult = await generate(m, images(2), { maxLength: 4 });
+  m.train();
+  assert.deepEqual(await generate(m, images(2), { maxLength: 4 }), evalResult);
+  assert.equal(m.training, true);
+  m.eval();
   await assert.rejects(
     () => generate(m, images(1, 1, 8), {}),
     /expected images of shape \(b, 3, 16, 16\), found \[1,3,8,8\]/,
