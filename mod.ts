@@ -19,6 +19,8 @@ export * from "./src/coca.ts";
 export * from "./src/vit.ts";
 export * from "./src/losses.ts";
 export * from "./src/rng.ts";
+export * from "./src/generate.ts";
+export * from "./src/caption_decoder.ts";
 export * from "./src/weights/safetensors.ts";
 export * from "./src/weights/io.ts";
 export * from "./src/weights/reference.ts";

@@ -1,0 +1,309 @@
+/**
+ * `deno task caption --checkpoint DIR IMAGE...`: caption PNG/JPEG images with a trained CoCa.
+ *
+ * A checkpoint directory holds `config.json` (`{ model: { vit: ViTConfig, coca: CoCaConfig } }`,
+ * camelCase), `weights.safetensors` and `tokenizer.json`. Prints one line per image,
+ * `PATH<TAB>CAPTION` (newlines and tabs inside a caption escaped as `\n`, `\t`) or, with
+ * `--json`, one JSON object per line (`image`, `caption`, `tokens`, `score`, `finished`). Exit code 0 on success,
+ * 2 for bad arguments, a missing checkpoint or an unreadable image, 1 for other failures.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs";
+import { setupBackend } from "../backend.ts";
+import { CoCa } from "../coca.ts";
+import type { CoCaConfig, ViTConfig } from "../config.ts";
+import { decodeImage, toModelImage } from "../data/image.ts";
+import {
+  DECODE_STRATEGIES,
+  type DecodeStrategy,
+  generate,
+  type GenerateOptions,
+  resolveGenerateOptions,
+} from "../generate.ts";
+import { Tokenizer } from "../text/tokenizer.ts";
+import { SimpleViT } from "../vit.ts";
+import { loadWeights } from "../weights/io.ts";
+
+/** The usage line printed by `--help` and after argument errors. */
+export const CAPTION_USAGE: string =
+  "usage: deno task caption --checkpoint DIR [--strategy greedy|beam|sample] [--beam N] " +
+  "[--top-k K] [--top-p P] [--temperature T] [--max-length N] [--seed S] [--batch-size N] " +
+  "[--backend cpu|wasm|webgpu|auto] [--json] IMAGE...";
+
+/** An error whose message is for the user (no stack trace) and whose exit code is 2. */
+export class CaptionCliError extends Error {
+  override name = "CaptionCliError";
+}
+
+/** A model, its tokenizer and image side, loaded from a checkpoint directory. */
+export interface CaptionCheckpoint {
+  model: CoCa;
+  tokenizer: Tokenizer;
+  /** Side of the square images the ViT takes. */
+  imageSize: number;
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    throw new CaptionCliError(`cannot read the ${what} ${path}: ${(e as Error).message}`);
+  }
+}
+
+function parseJson(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new CaptionCliError(`expected JSON in ${path}, found: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Load `config.json`, `weights.safetensors` and `tokenizer.json` from `dir`.
+ *
+ * @throws {CaptionCliError} naming the directory or file that is missing or malformed.
+ * @example
+ * ```ts ignore
+ * import { loadCaptionCheckpoint } from "./caption.ts";
+ * const { model, tokenizer, imageSize } = await loadCaptionCheckpoint("runs/shapes/final");
+ * ```
+ */
+export async function loadCaptionCheckpoint(dir: string): Promise<CaptionCheckpoint> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (e) {
+    throw new CaptionCliError(
+      `cannot open the checkpoint directory ${dir}: ${(e as Error).message}`,
+    );
+  }
+  if (!info.isDirectory) {
+    throw new CaptionCliError(`expected a checkpoint directory, found a file: ${dir}`);
+  }
+  const configPath = `${dir}/config.json`;
+  const config = parseJson(await readText(configPath, "checkpoint config"), configPath) as {
+    model?: { vit?: ViTConfig; coca?: CoCaConfig };
+  };
+  const vitConfig = config?.model?.vit, cocaConfig = config?.model?.coca;
+  if (typeof vitConfig !== "object" || typeof cocaConfig !== "object") {
+    throw new CaptionCliError(
+      `expected ${configPath} to hold { model: { vit: {...}, coca: {...} } }, found keys ${
+        JSON.stringify(Object.keys(config?.model ?? config ?? {}))
+      }`,
+    );
+  }
+  const tokPath = `${dir}/tokenizer.json`;
+  const tokenizer = Tokenizer.fromJSON(parseJson(await readText(tokPath, "tokenizer"), tokPath));
+  let vit: SimpleViT, model: CoCa;
+  try {
+    vit = new SimpleViT(vitConfig);
+    model = new CoCa({ ...cocaConfig, imgEncoder: vit });
+  } catch (e) {
+    throw new CaptionCliError(`bad model config in ${configPath}: ${(e as Error).message}`);
+  }
+  const [h, w] = vit.config.imageSize;
+  if (h !== w || vit.config.channels !== 3) {
+    model.dispose();
+    throw new CaptionCliError(
+      `expected a ViT for square RGB images, found imageSize [${h}, ${w}] and ${vit.config.channels} channels in ${configPath}`,
+    );
+  }
+  if (tokenizer.vocabSize > model.config.numTokens) {
+    model.dispose();
+    throw new CaptionCliError(
+      `expected the tokenizer's ${tokenizer.vocabSize} ids to fit the model's numTokens ${model.config.numTokens} (${dir})`,
+    );
+  }
+  const weightsPath = `${dir}/weights.safetensors`;
+  try {
+    await loadWeights(model, weightsPath);
+  } catch (e) {
+    model.dispose();
+    throw new CaptionCliError(`cannot load weights ${weightsPath}: ${(e as Error).message}`);
+  }
+  return { model: model.eval(), tokenizer, imageSize: h };
+}
+
+/** Read and decode an image file to a model image `(3, size, size)`. */
+async function readImage(path: string, size: number): Promise<Float32Array> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new CaptionCliError(`cannot read image ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return toModelImage(decodeImage(bytes), size);
+  } catch (e) {
+    throw new CaptionCliError(`cannot decode image ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Caption text; ids the tokenizer does not know (the model may have more) become U+FFFD. */
+function captionText(tokenizer: Tokenizer, ids: number[]): string {
+  let out = "", known: number[] = [];
+  for (const id of ids) {
+    if (id < tokenizer.vocabSize) known.push(id);
+    else {
+      out += tokenizer.decode(known) + "\uFFFD";
+      known = [];
+    }
+  }
+  return out + tokenizer.decode(known);
+}
+
+/** Newlines and tabs inside a caption printed as `\n`, `\r`, `\t`, so each image stays one line. */
+function oneLine(caption: string): string {
+  return caption.replace(/[\n\r\t]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
+function number(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n)) {
+    throw new CaptionCliError(`expected ${flag} to be a number, found "${v}"\n${CAPTION_USAGE}`);
+  }
+  return n;
+}
+
+/** Turn the command-line flags into {@linkcode GenerateOptions}. */
+function generateOptions(v: Record<string, string | boolean | undefined>): GenerateOptions {
+  const str = (k: string) => v[k] as string | undefined;
+  const beamSize = number("--beam", str("beam"));
+  const topK = number("--top-k", str("top-k"));
+  const topP = number("--top-p", str("top-p"));
+  const temperature = number("--temperature", str("temperature"));
+  const seed = number("--seed", str("seed"));
+  const strategy = str("strategy") ??
+    (beamSize !== undefined
+      ? "beam"
+      : [topK, topP, temperature, seed].some((x) => x !== undefined)
+      ? "sample"
+      : "greedy");
+  if (!(DECODE_STRATEGIES as readonly string[]).includes(strategy)) {
+    throw new CaptionCliError(
+      `expected --strategy to be one of ${DECODE_STRATEGIES.join(", ")}, found "${strategy}"`,
+    );
+  }
+  const o: GenerateOptions = {
+    strategy: strategy as DecodeStrategy,
+    maxLength: number("--max-length", str("max-length")),
+    beamSize,
+    topK,
+    topP,
+    temperature,
+    seed,
+  };
+  for (const k of Object.keys(o) as (keyof GenerateOptions)[]) {
+    if (o[k] === undefined) delete o[k];
+  }
+  return o;
+}
+
+/**
+ * Run the command with `args`; returns the exit code. Output goes to stdout, errors to stderr.
+ *
+ * @example
+ * ```ts ignore
+ * import { captionMain } from "./caption.ts";
+ * const code = await captionMain(["--checkpoint", "runs/final", "cat.png"]);
+ * ```
+ */
+export async function captionMain(args: string[]): Promise<number> {
+  try {
+    return await run(args);
+  } catch (e) {
+    if (e instanceof CaptionCliError) {
+      console.error(`caption: ${e.message}`);
+      return 2;
+    }
+    console.error(`caption: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return 1;
+  }
+}
+
+async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        checkpoint: { type: "string" },
+        strategy: { type: "string" },
+        beam: { type: "string" },
+        "top-k": { type: "string" },
+        "top-p": { type: "string" },
+        temperature: { type: "string" },
+        "max-length": { type: "string" },
+        seed: { type: "string" },
+        "batch-size": { type: "string" },
+        backend: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+    });
+  } catch (e) {
+    throw new CaptionCliError(`${(e as Error).message}\n${CAPTION_USAGE}`);
+  }
+  const { values, positionals: paths } = parsed;
+  if (values.help) {
+    console.log(CAPTION_USAGE);
+    return 0;
+  }
+  if (!values.checkpoint) throw new CaptionCliError(`expected --checkpoint DIR\n${CAPTION_USAGE}`);
+  if (!paths.length) {
+    throw new CaptionCliError(`expected at least one IMAGE path\n${CAPTION_USAGE}`);
+  }
+  const batchSize = number("--batch-size", values["batch-size"]) ?? 8;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new CaptionCliError(`expected --batch-size to be a positive integer, found ${batchSize}`);
+  }
+  const options = generateOptions(values);
+  await setupBackend(values.backend);
+  const { model, tokenizer, imageSize } = await loadCaptionCheckpoint(values.checkpoint);
+  try {
+    const opts: GenerateOptions = { ...options, bosId: tokenizer.bosId, eosId: tokenizer.eosId };
+    try {
+      resolveGenerateOptions(opts, model.config);
+    } catch (e) {
+      throw new CaptionCliError((e as Error).message);
+    }
+    // Decode every image before any compute, so an unreadable file fails fast.
+    const pixels = await Promise.all(paths.map((p) => readImage(p, imageSize)));
+    for (let start = 0; start < paths.length; start += batchSize) {
+      const chunk = pixels.slice(start, start + batchSize);
+      const data = new Float32Array(chunk.length * 3 * imageSize * imageSize);
+      chunk.forEach((px, i) => data.set(px, i * px.length));
+      const images = tf.tensor4d(data, [chunk.length, 3, imageSize, imageSize]);
+      let result;
+      try {
+        result = await generate(model, images, opts);
+      } finally {
+        images.dispose();
+      }
+      result.tokens.forEach((ids, i) => {
+        const path = paths[start + i], caption = captionText(tokenizer, ids);
+        console.log(
+          values.json
+            ? JSON.stringify({
+              image: path,
+              caption,
+              tokens: ids,
+              score: result.scores[i],
+              finished: result.finished[i],
+            })
+            : `${path}\t${oneLine(caption)}`,
+        );
+      });
+    }
+  } finally {
+    model.dispose();
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await captionMain(Deno.args));
