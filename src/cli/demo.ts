@@ -170,7 +170,10 @@ await Deno.writeTextFile(
       series(valLines, "contrastiveLoss", "val contrastive"),
     ], { title: "Loss curves", xTitle: "step", yTitle: "loss" }),
     imageGrid(
-      shown.map((e, i) => ({ image: e.image, caption: `${captions[i]}<br>(ref: ${e.caption})` })),
+      shown.map((e, i) => ({
+        image: { data: e.image, height: dataset.imageSize, width: dataset.imageSize },
+        caption: `${captions[i]} (reference: ${e.caption})`,
+      })),
       {
         columns: 4,
         title: "Test images with generated captions",
