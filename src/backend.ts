@@ -15,6 +15,7 @@ import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerHostKernels } from "./backends/host_kernels.ts";
 import { registerBlasBackend } from "./backends/blas.ts";
+import { registerAdamWKernel } from "./backends/adamw_kernel.ts";
 
 /**
  * A backend name that {@linkcode setupBackend} accepts. `blas` is the tfjs cpu
@@ -141,8 +142,10 @@ function register(): void {
   setWasmPaths(wasmFilesUrl());
   registerHostKernels("wasm", "wasm");
   const blas = registerBlasBackend();
-  if (blas.ok) registerHostKernels("blas", "cpu");
-  else blasUnavailable = blas.reason;
+  if (blas.ok) {
+    registerHostKernels("blas", "cpu");
+    registerAdamWKernel("blas");
+  } else blasUnavailable = blas.reason;
 }
 
 function silenceNodeBanner(): void {

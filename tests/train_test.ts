@@ -5,7 +5,7 @@ import { ids, images, tinyModel } from "./helpers.ts";
 
 const BATCH = [[1, 5, 6, 7, 2, 0], [1, 8, 9, 2, 0, 0], [1, 10, 11, 12, 13, 2], [1, 14, 2, 0, 0, 0]];
 
-for (const backend of ["cpu", "wasm", "webgpu"] as const) {
+for (const backend of ["cpu", "wasm", "webgpu", "blas"] as const) {
   Deno.test(`[${backend}] training does not leak tensors: the live count is constant over 20 steps`, async () => {
     await setupBackend(backend);
     const model = tinyModel(1).train();
@@ -69,4 +69,31 @@ Deno.test("clipByGlobalNorm scales to the max norm and leaves small gradients al
   assert.equal(grads[1], undefined);
   const small = clipByGlobalNorm([tf.tensor1d([0.3])], 1);
   assert.ok(Math.abs((await small.grads[0]!.data())[0] - 0.3) < 1e-6);
+});
+
+Deno.test("the fused AdamW kernel (blas) gives the same update as the op-by-op path (cpu)", async () => {
+  const run = async (backend: string) => {
+    await setupBackend(backend);
+    const w = tf.variable(tf.randomNormal([5, 7], 0, 1, "float32", 3));
+    const b = tf.variable(tf.randomNormal([7], 0, 1, "float32", 4));
+    const opt = new AdamW([w, b], { lr: 0.01, weightDecay: 0.1 });
+    for (let s = 0; s < 3; s++) {
+      const g = [
+        tf.randomNormal([5, 7], 0, 1, "float32", 10 + s),
+        tf.randomNormal([7], 0, 1, "float32", 20 + s),
+      ];
+      opt.apply(g);
+      tf.dispose(g);
+    }
+    const out = [...await w.data(), ...await b.data()];
+    const state = await opt.getState();
+    return { out, m: [...state.m[0]], v: [...state.v[1]] };
+  };
+  const ref = await run("cpu"), fused = await run("blas");
+  const { hasFusedAdamW } = await import("../src/backends/adamw_kernel.ts");
+  assert.ok(hasFusedAdamW(), "blas has the fused kernel");
+  for (const k of ["out", "m", "v"] as const) {
+    const d = Math.max(...ref[k].map((x, i) => Math.abs(x - fused[k][i])));
+    assert.ok(d < 1e-6, `${k} differs by ${d}`);
+  }
 });

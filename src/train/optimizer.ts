@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { fusedAdamW, hasFusedAdamW } from "../backends/adamw_kernel.ts";
 
 /** AdamW hyper-parameters. */
 export interface AdamWOptions {
@@ -35,6 +36,7 @@ export interface AdamWState {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
+import { fusedAdamW, hasFusedAdamW } from "../backends/adamw_kernel.ts";
  * import { AdamW } from "./optimizer.ts";
  * const w = tf.variable(tf.ones([2, 2]));
  * const opt = new AdamW([w], { lr: 0.1 });
@@ -79,10 +81,27 @@ export class AdamW {
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.options;
     const bc1 = 1 - beta1 ** this.step, bc2 = 1 - beta2 ** this.step;
+    const fused = hasFusedAdamW();
     tf.tidy(() => {
       this.vars.forEach((p, i) => {
         const g = grads[i];
         if (!g) return;
+        if (fused) {
+          const wd = this.#decays[i] ? weightDecay : 0;
+          const [np, nm, nv] = fusedAdamW(p, g, this.#m[i], this.#v[i], {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weightDecay: wd,
+            bc1,
+            bc2,
+          });
+          this.#m[i].assign(nm);
+          this.#v[i].assign(nv);
+          p.assign(np);
+          return;
+        }
         const m = this.#m[i].mul(beta1).add(g.mul(1 - beta1));
         const v = this.#v[i].mul(beta2).add(g.square().mul(1 - beta2));
         this.#m[i].assign(m);
@@ -135,6 +154,7 @@ export class AdamW {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
+import { fusedAdamW, hasFusedAdamW } from "../backends/adamw_kernel.ts";
  * import { clipByGlobalNorm } from "./optimizer.ts";
  * const { grads, norm } = clipByGlobalNorm([tf.tensor1d([3, 4])], 1);
  * norm.print(); // 5

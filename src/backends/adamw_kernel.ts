@@ -1,0 +1,109 @@
+/**
+ * A fused AdamW update for cpu-family backends: one pass over each parameter
+ * instead of about a dozen elementwise ops (on the small config the unfused
+ * update was about a third of a `blas` train step).
+ *
+ * Kernel `CocaAdamW`: inputs `p, g, m, v` (float32, same shape), attrs
+ * `lr, beta1, beta2, eps, weightDecay, bc1, bc2` (bias corrections);
+ * outputs `[p', m', v']` with
+ * `m' = β1 m + (1-β1) g`, `v' = β2 v + (1-β2) g²`,
+ * `p' = p - lr (m'/bc1) / (sqrt(v'/bc2) + eps) - lr wd p`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** The kernel's name. */
+export const ADAMW_KERNEL = "CocaAdamW";
+
+/** Attributes of the fused update. */
+export interface AdamWAttrs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  bc1: number;
+  bc2: number;
+}
+
+interface CpuLike {
+  data: { get(id: unknown): { values: Float32Array } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+}
+
+/**
+ * Register `CocaAdamW` for a cpu-family backend (idempotent).
+ *
+ * @example
+ * ```ts
+ * import { registerAdamWKernel } from "./adamw_kernel.ts";
+ * registerAdamWKernel("cpu");
+ * ```
+ */
+export function registerAdamWKernel(backendName: string): void {
+  if (tf.getKernel(ADAMW_KERNEL, backendName)) return;
+  tf.registerKernel({
+    kernelName: ADAMW_KERNEL,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { p, g, m, v } = inputs as Record<"p" | "g" | "m" | "v", tf.TensorInfo>;
+      const a = attrs as unknown as AdamWAttrs;
+      const b = backend as unknown as CpuLike;
+      const pv = b.data.get(p.dataId).values, gv = b.data.get(g.dataId).values;
+      const mv = b.data.get(m.dataId).values, vv = b.data.get(v.dataId).values;
+      const n = pv.length;
+      const np = new Float32Array(n), nm = new Float32Array(n), nv = new Float32Array(n);
+      const { lr, beta1, beta2, eps, weightDecay, bc1, bc2 } = a;
+      const decay = lr * weightDecay;
+      for (let i = 0; i < n; i++) {
+        const gi = gv[i];
+        const mi = beta1 * mv[i] + (1 - beta1) * gi;
+        const vi = beta2 * vv[i] + (1 - beta2) * gi * gi;
+        nm[i] = mi;
+        nv[i] = vi;
+        np[i] = pv[i] - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - decay * pv[i];
+      }
+      return [
+        b.makeTensorInfo(p.shape, "float32", np),
+        b.makeTensorInfo(p.shape, "float32", nm),
+        b.makeTensorInfo(p.shape, "float32", nv),
+      ];
+    },
+  });
+}
+
+/**
+ * Whether the active backend has the fused update.
+ *
+ * @example
+ * ```ts
+ * import { hasFusedAdamW } from "./adamw_kernel.ts";
+ * console.log(hasFusedAdamW());
+ * ```
+ */
+export function hasFusedAdamW(): boolean {
+  return tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
+}
+
+/**
+ * Run the fused update on the active backend: returns `[p', m', v']`.
+ *
+ * @example
+ * ```ts ignore
+ * const [p2, m2, v2] = fusedAdamW(p, g, m, v, attrs);
+ * ```
+ */
+export function fusedAdamW(
+  p: tf.Tensor,
+  g: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  attrs: AdamWAttrs,
+): tf.Tensor[] {
+  return tf.engine().runKernel(
+    ADAMW_KERNEL,
+    { p, g, m, v } as unknown as tf.NamedTensorMap,
+    attrs as unknown as tf.NamedAttrMap,
+  ) as unknown as tf.Tensor[];
+}
