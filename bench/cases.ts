@@ -40,7 +40,7 @@ export interface CaseRun {
    * One iteration. Returns the tensors it produced; the harness awaits `data()` on each inside
    * the timed region (so GPU work is complete) and disposes them afterwards.
    */
-  run(): tf.Tensor | tf.Tensor[];
+  run(): tf.Tensor | tf.Tensor[] | Promise<tf.Tensor | tf.Tensor[]>;
   /** Frees what `setup` allocated. */
   dispose(): void;
 }
@@ -61,6 +61,10 @@ export interface BenchCase {
   pytorch?: PytorchFigure;
   /** Restrict to these backends. */
   backends?: readonly string[];
+  /** Longest estimated iteration to attempt (default 1 s quick, 6 s full). */
+  maxSeconds?: number;
+  /** Run only when this environment variable is "1" (slow, opt-in groups). */
+  optIn?: string;
   /** Builds inputs on the active backend. */
   setup(): CaseRun | Promise<CaseRun>;
 }

@@ -90,7 +90,7 @@ export async function registerBenches(cases: readonly BenchCase[], module: strin
       if (c.backends && !c.backends.includes(backend)) continue;
       const benchName = `${c.id} @${backend}`;
       const estSec = (c.flops ?? 1e9) / ((ROUGH_GFLOPS[backend] ?? 1) * 1e9);
-      const maxSec = quick ? 1 : 6;
+      const maxSec = c.maxSeconds ?? (quick ? 1 : 6);
       const entry: SidecarEntry = {
         id: c.id,
         backend,
@@ -100,6 +100,10 @@ export async function registerBenches(cases: readonly BenchCase[], module: strin
         rssPeak: 0,
       };
       sidecar.entries.push(entry);
+      if (c.optIn && env(c.optIn) !== "1") {
+        entry.skipped = `opt-in: set ${c.optIn}=1`;
+        continue;
+      }
       if (estSec > maxSec) {
         entry.skipped = `estimated ${estSec.toFixed(1)} s/iteration > ${maxSec} s limit` +
           (quick ? " (quick mode)" : "");
@@ -124,7 +128,7 @@ export async function registerBenches(cases: readonly BenchCase[], module: strin
           const run = current.run;
           b.start();
           const t0 = performance.now();
-          const out = run.run();
+          const out = await run.run();
           const outs = Array.isArray(out) ? out : [out];
           for (const t of outs) await t.data();
           const dt = performance.now() - t0;

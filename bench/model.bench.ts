@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { CASES, MATMUL_CASES } from "./cases.ts";
+import { LAYER_CASES } from "./cases.ts";
+import { MODEL_CASES } from "./model_cases.ts";
 import { registerBenches } from "./harness.ts";
 
-await registerBenches(CASES.filter((c) => !MATMUL_CASES.includes(c)), "model");
+await registerBenches([...LAYER_CASES, ...MODEL_CASES], "model");

@@ -47,12 +47,12 @@ export const DEMO_CONFIG: TrainConfigInput = {
   tokenizer: { vocabSize: 384 },
   textLength: 16,
   batchSize: 32,
-  steps: 700,
+  steps: 1000,
   seed: 0,
   optimizer: { lr: 2e-3, weightDecay: 0.01, clipNorm: 1 },
   schedule: { warmupSteps: 50, minLrRatio: 0.05 },
-  evalEvery: 175,
-  checkpointEvery: 175,
+  evalEvery: 250,
+  checkpointEvery: 250,
   logEvery: 5,
   outDir: "runs/demo",
 };
@@ -156,7 +156,7 @@ const reportPath = `${config.outDir}/report.html`;
 await Deno.writeTextFile(
   reportPath,
   toHtml([
-    `# CoCa demo on shapes\n\nBackend **${run.backend}**, ${config.steps} steps, batch ${config.batchSize}, ` +
+    `Backend **${run.backend}**, ${config.steps} steps, batch ${config.batchSize}, ` +
     `trained in ${formatSeconds(run.seconds)}. Retrieval recall@1 on ${test.images} test images: ` +
     `image→text ${pct(test.retrieval.captionDedup.imageToText[1])}, text→image ` +
     `${pct(test.retrieval.captionDedup.textToImage[1])} (chance ${
@@ -179,7 +179,7 @@ await Deno.writeTextFile(
         title: "Test images with generated captions",
       },
     ),
-  ], { title: "CoCa demo" }),
+  ], { title: "CoCa demo on shapes" }),
 );
 console.log(`\nreport: ${reportPath}`);
 
