@@ -25,6 +25,12 @@ const cases: [string, () => tf.Tensor | tf.Tensor[]][] = [
   ["slice whole trailing dims", () => tf.slice(x(), [0, 1, 0, 0], [2, 2, 4, 5])],
   ["slice rank 1", () => tf.slice(tf.range(0, 10), [3], [4])],
   ["slice size -1", () => tf.slice(x(), [0, 2], [-1, -1])],
+  ["tile every axis", () => tf.tile(x(), [2, 1, 3, 2])],
+  [
+    "tile leading axis (broadcast queries)",
+    () => tf.tile(tf.range(0, 12).reshape([1, 3, 4]), [5, 1, 1]),
+  ],
+  ["tile rank 1", () => tf.tile(tf.tensor1d([1, 2, 3]), [3])],
   ["gather gradient (UnsortedSegmentSum)", () => {
     const table = tf.randomNormal([7, 3], 0, 1, "float32", 1);
     const idx = tf.tensor2d([[1, 4, 1], [6, 0, 1]], [2, 3], "int32");
@@ -51,7 +57,7 @@ for (const [name, f] of cases) {
 
 Deno.test("blas and wasm really use the host kernels", async () => {
   await setupBackend("blas");
-  for (const k of ["UnsortedSegmentSum", "SplitV", "Slice"]) {
+  for (const k of ["UnsortedSegmentSum", "SplitV", "Slice", "Tile"]) {
     assert.notEqual(tf.getKernel(k, "blas")?.kernelFunc, tf.getKernel(k, "cpu")?.kernelFunc, k);
   }
   assert.ok(tf.getKernel("UnsortedSegmentSum", "wasm"));

@@ -134,11 +134,40 @@ function slice(io: HostIO): tf.KernelFunc {
   };
 }
 
+function tile(io: HostIO): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const { reps } = attrs as unknown as { reps: number[] };
+    const xv = io.read(backend, x);
+    const rank = x.shape.length;
+    const outShape = x.shape.map((d, i) => d * reps[i]);
+    return io.make(backend, outShape, x.dtype, (out) => {
+      // Build the result from the innermost axis outwards: tile each axis in place.
+      out.set(xv, 0);
+      let block = 1; // elements of the current (already tiled) suffix per outer index
+      let outerIn = x.shape.reduce((a, c) => a * c, 1);
+      for (let ax = rank - 1; ax >= 0; ax--) {
+        const rowIn = x.shape[ax] * block; // one row of this axis before tiling it
+        outerIn /= x.shape[ax];
+        const rowOut = rowIn * reps[ax];
+        // Rows are laid out contiguously; expand from the last row backwards.
+        for (let o = outerIn - 1; o >= 0; o--) {
+          const src = o * rowIn;
+          const dst = o * rowOut;
+          if (dst !== src) out.copyWithin(dst, src, src + rowIn);
+          for (let r = 1; r < reps[ax]; r++) out.copyWithin(dst + r * rowIn, dst, dst + rowIn);
+        }
+        block = rowOut;
+      }
+    });
+  };
+}
+
 const done = new Set<string>();
 
 /**
  * Register the host kernels for a backend: `wasm` gets `UnsortedSegmentSum`;
- * cpu-family backends (`blas`) get `UnsortedSegmentSum`, `SplitV` and `Slice`.
+ * cpu-family backends (`blas`) get `UnsortedSegmentSum`, `SplitV`, `Slice` and `Tile`.
  * Idempotent; replaces existing kernels of those names.
  *
  * @example
@@ -153,10 +182,12 @@ export function registerHostKernels(backendName: string, kind: "wasm" | "cpu" = 
   const io = kind === "wasm" ? wasmIO : cpuIO;
   const kernels: [string, tf.KernelFunc][] = kind === "wasm"
     ? [["UnsortedSegmentSum", unsortedSegmentSum(io)]]
-    : [["UnsortedSegmentSum", unsortedSegmentSum(io)], ["SplitV", splitV(io)], [
-      "Slice",
-      slice(io),
-    ]];
+    : [
+      ["UnsortedSegmentSum", unsortedSegmentSum(io)],
+      ["SplitV", splitV(io)],
+      ["Slice", slice(io)],
+      ["Tile", tile(io)],
+    ];
   for (const [kernelName, kernelFunc] of kernels) {
     if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
     tf.registerKernel({ kernelName, backendName, kernelFunc });
