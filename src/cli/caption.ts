@@ -30,7 +30,7 @@ import { loadWeights } from "../weights/io.ts";
 export const CAPTION_USAGE: string =
   "usage: deno task caption --checkpoint DIR [--strategy greedy|beam|sample] [--beam N] " +
   "[--top-k K] [--top-p P] [--temperature T] [--max-length N] [--seed S] [--batch-size N] " +
-  "[--backend cpu|wasm|webgpu|auto] [--json] IMAGE...";
+  "[--backend auto|webgpu|wasm|cpu|blas] [--json] IMAGE...";
 
 /** An error whose message is for the user (no stack trace) and whose exit code is 2. */
 export class CaptionCliError extends Error {

@@ -20,7 +20,7 @@ import { loadDataset } from "../data/load.ts";
 import { type CaptionGenerator, evaluate, formatReport } from "../eval/evaluate.ts";
 
 const usage = "usage: deno task eval --checkpoint DIR [--split test[,heldout]] [--json] " +
-  "[--backend webgpu|wasm|cpu|auto] [--max-examples N] [--batch-size N] [--max-length N] " +
+  "[--backend auto|webgpu|wasm|cpu|blas] [--max-examples N] [--batch-size N] [--max-length N] " +
   "[--no-captions]";
 
 function fail(message: string, code: number): never {
