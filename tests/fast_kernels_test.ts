@@ -5,9 +5,10 @@ import { reduce, type ReduceOp } from "../src/backends/fast_reduce.ts";
 import { softmaxRows } from "../src/backends/fast_softmax.ts";
 import { transposeValues } from "../src/backends/fast_transpose.ts";
 import { UNARY_KERNELS, unaryValues } from "../src/backends/fast_unary.ts";
+import { setupBackend } from "../src/backend.ts";
 
 // These pin the pure-JS kernels against the tfjs cpu backend; no OpenBLAS needed.
-await tf.setBackend("cpu");
+await setupBackend("cpu"); // silences the cpu backend banner
 (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
 
 function rand(shape: number[], seed: number): Float32Array {
