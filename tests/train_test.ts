@@ -97,3 +97,29 @@ Deno.test("the fused AdamW kernel (blas) gives the same update as the op-by-op p
     assert.ok(d < 1e-6, `${k} differs by ${d}`);
   }
 });
+
+Deno.test("clipped train steps agree between the fused path (blas) and the op path (cpu)", async () => {
+  const run = async (backend: string) => {
+    await setupBackend(backend);
+    const model = tinyModel(6).eval(); // eval: no patch-dropout randomness to compare
+    const opt = new AdamW(model.trainableVariables(), { lr: 1e-2 });
+    const steps = [];
+    for (let i = 0; i < 3; i++) {
+      steps.push(await trainStep(model, opt, ids(BATCH), images(4, 3), { clipNorm: 0.5 }));
+    }
+    const w = [...await model.tokenEmb.data()];
+    model.dispose();
+    opt.dispose();
+    return { steps, w };
+  };
+  const ref = await run("cpu"), fused = await run("blas");
+  for (let i = 0; i < 3; i++) {
+    assert.ok(Math.abs(ref.steps[i].loss - fused.steps[i].loss) < 1e-4, `loss at step ${i}`);
+    assert.ok(
+      Math.abs(ref.steps[i].gradNorm! - fused.steps[i].gradNorm!) / ref.steps[i].gradNorm! < 1e-4,
+    );
+  }
+  assert.ok(ref.steps[0].gradNorm! > 0.5, "clipping was active");
+  const d = Math.max(...ref.w.map((x, i) => Math.abs(x - fused.w[i])));
+  assert.ok(d < 1e-4, `weights differ by ${d}`);
+});

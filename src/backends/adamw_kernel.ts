@@ -4,7 +4,8 @@
  * update was about a third of a `blas` train step).
  *
  * Kernel `CocaAdamW`: inputs `p, g, m, v` (float32, same shape), attrs
- * `lr, beta1, beta2, eps, weightDecay, bc1, bc2` (bias corrections);
+ * `lr, beta1, beta2, eps, weightDecay, bc1, bc2` (bias corrections) and
+ * `gradScale` (gradient clipping: `g` is used as `gradScale · g`);
  * outputs `[p', m', v']` with
  * `m' = β1 m + (1-β1) g`, `v' = β2 v + (1-β2) g²`,
  * `p' = p - lr (m'/bc1) / (sqrt(v'/bc2) + eps) - lr wd p`.
@@ -25,6 +26,8 @@ export interface AdamWAttrs {
   weightDecay: number;
   bc1: number;
   bc2: number;
+  /** Multiplies the gradient first (1 = none). */
+  gradScale: number;
 }
 
 interface CpuLike {
@@ -54,10 +57,10 @@ export function registerAdamWKernel(backendName: string): void {
       const mv = b.data.get(m.dataId).values, vv = b.data.get(v.dataId).values;
       const n = pv.length;
       const np = new Float32Array(n), nm = new Float32Array(n), nv = new Float32Array(n);
-      const { lr, beta1, beta2, eps, weightDecay, bc1, bc2 } = a;
+      const { lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale } = a;
       const decay = lr * weightDecay;
       for (let i = 0; i < n; i++) {
-        const gi = gv[i];
+        const gi = gv[i] * gradScale;
         const mi = beta1 * mv[i] + (1 - beta1) * gi;
         const vi = beta2 * vv[i] + (1 - beta2) * gi * gi;
         nm[i] = mi;
@@ -84,6 +87,25 @@ export function registerAdamWKernel(backendName: string): void {
  */
 export function hasFusedAdamW(): boolean {
   return tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
+}
+
+/**
+ * The global L2 norm of tensors that live in a cpu-family backend's memory,
+ * summed on the host in one pass (no kernels, no allocations).
+ *
+ * @example
+ * ```ts ignore
+ * const norm = hostGlobalNorm(grads);
+ * ```
+ */
+export function hostGlobalNorm(tensors: readonly tf.Tensor[]): number {
+  const b = tf.backend() as unknown as CpuLike;
+  let sum = 0;
+  for (const t of tensors) {
+    const v = b.data.get(t.dataId).values;
+    for (let i = 0; i < v.length; i++) sum += v[i] * v[i];
+  }
+  return Math.sqrt(sum);
 }
 
 /**

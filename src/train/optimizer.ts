@@ -73,8 +73,11 @@ export class AdamW {
     this.#v = vars.map((v) => tf.variable(tf.zerosLike(v), false));
   }
 
-  /** One update from gradients given in the order of `vars` (undefined = no gradient). */
-  apply(grads: (tf.Tensor | undefined)[], lr = this.options.lr): void {
+  /**
+   * One update from gradients given in the order of `vars` (undefined = no
+   * gradient), each multiplied by `gradScale` first (gradient clipping).
+   */
+  apply(grads: (tf.Tensor | undefined)[], lr = this.options.lr, gradScale = 1): void {
     if (grads.length !== this.vars.length) {
       throw new RangeError(`expected ${this.vars.length} gradients, found ${grads.length}`);
     }
@@ -96,14 +99,16 @@ export class AdamW {
             weightDecay: wd,
             bc1,
             bc2,
+            gradScale,
           });
           this.#m[i].assign(nm);
           this.#v[i].assign(nv);
           p.assign(np);
           return;
         }
-        const m = this.#m[i].mul(beta1).add(g.mul(1 - beta1));
-        const v = this.#v[i].mul(beta2).add(g.square().mul(1 - beta2));
+        const gs = gradScale === 1 ? g : g.mul(gradScale);
+        const m = this.#m[i].mul(beta1).add(gs.mul(1 - beta1));
+        const v = this.#v[i].mul(beta2).add(gs.square().mul(1 - beta2));
         this.#m[i].assign(m);
         this.#v[i].assign(v);
         const update = m.div(bc1).div(v.div(bc2).sqrt().add(eps));

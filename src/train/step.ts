@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { CoCa, ImageInput } from "../coca.ts";
 import { type AdamW, clipByGlobalNorm } from "./optimizer.ts";
+import { hasFusedAdamW, hostGlobalNorm } from "../backends/adamw_kernel.ts";
 
 /** The losses of a step, as numbers. */
 export interface StepResult {
@@ -49,6 +50,22 @@ export async function trainStep(
   }, vars);
   let list: (tf.Tensor | undefined)[] = vars.map((v) => grads[v.name]);
   let norm: tf.Scalar | undefined;
+  if (hasFusedAdamW()) {
+    // cpu-family backend: the norm is one host pass, the scaling happens inside the fused update.
+    const present = list.filter((g): g is tf.Tensor => !!g);
+    const n = opts.clipNorm !== undefined ? hostGlobalNorm(present) : undefined;
+    const scale = n === undefined ? 1 : Math.min(1, opts.clipNorm! / (n + 1e-6));
+    optimizer.apply(list, opts.lr, scale);
+    const packed = tf.tidy(() => tf.stack([value, ...parts].map((t) => t.reshape([]))));
+    const values = await packed.data();
+    tf.dispose([packed, value, ...parts, ...present]);
+    return {
+      loss: values[0],
+      captionLoss: values[1],
+      contrastiveLoss: values[2],
+      ...(n !== undefined ? { gradNorm: n } : {}),
+    };
+  }
   if (opts.clipNorm !== undefined) {
     const clipped = clipByGlobalNorm(list, opts.clipNorm);
     tf.dispose(Object.values(grads));
