@@ -194,8 +194,9 @@ export function meanFinal(rows: readonly TrialResult[], key: string): number {
 }
 
 /**
- * A finding naming the best setting for one metric, e.g.
- * `best R@1 t→i: patchDropout=0 (0.430 ± 0.020)`.
+ * A finding naming the best and worst settings for one metric, e.g.
+ * `best R@1 t→i: patchDropout=0 (0.430 ± 0.020); worst: ...`. Settings whose means agree to
+ * the shown precision are named together as tied.
  *
  * @example
  * ```ts ignore
@@ -207,12 +208,18 @@ export function bestFinding(exp: Experiment, rows: TrialResult[], key: string): 
   const groups = settings(exp, rows, key);
   const best = bestGroup(groups, def.higherIsBetter ?? true);
   const worst = bestGroup(groups, !(def.higherIsBetter ?? true));
-  if (best.mean === worst.mean) {
+  if (best.mean.toFixed(def.digits) === worst.mean.toFixed(def.digits)) {
     return `${def.name}: every setting gives ${formatStat(best, def.digits)} (no difference)`;
   }
-  return `best ${def.name}: **${describeSetting(exp.factors, best.values)}** ` +
-    `(${formatStat(best, def.digits)}); worst: ${describeSetting(exp.factors, worst.values)} ` +
-    `(${formatStat(worst, def.digits)})`;
+  const same = (a: GroupStats, b: GroupStats) =>
+    a.mean.toFixed(def.digits) === b.mean.toFixed(def.digits);
+  const name = (ties: GroupStats[]) =>
+    ties.map((g) => describeSetting(exp.factors, g.values)).join(" and ") +
+    (ties.length > 1 ? " (tied)" : "");
+  const bests = groups.filter((g) => g.n > 0 && same(g, best));
+  const worsts = groups.filter((g) => g.n > 0 && same(g, worst));
+  return `best ${def.name}: **${name(bests)}** (${formatStat(best, def.digits)}); worst: ` +
+    `${name(worsts)} (${formatStat(worst, def.digits)})`;
 }
 
 /**

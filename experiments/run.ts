@@ -117,7 +117,17 @@ export function summaryMarkdown(exp: Experiment, data: ExperimentData): string {
     "",
   ];
   if (done.length) lines.push(...exp.findings(data).map((f) => `- ${f}`));
-  else lines.push("- no trial finished: nothing to report");
+  const seedCounts = new Map<string, number>();
+  for (const r of done) {
+    const key = JSON.stringify(r.overrides);
+    seedCounts.set(key, (seedCounts.get(key) ?? 0) + 1);
+  }
+  if (done.length && Math.max(...seedCounts.values()) === 1 && Number.isFinite(images)) {
+    lines.push(
+      `- one seed per setting: no error bars, and a recall difference of one image is ` +
+        `${(1 / images).toFixed(3)}; treat small differences as noise`,
+    );
+  } else lines.push("- no trial finished: nothing to report");
   for (const r of failed) {
     lines.push(`- trial \`${r.id}\` failed: ${(r.error ?? "").split("\n")[0].slice(0, 200)}`);
   }
