@@ -81,8 +81,8 @@ function findings({ rows }: ExperimentData): string[] {
       const r1 = statAt(exp, rows, "test.r1TextToImage", g.values);
       out.push(
         `without a unimodal text encoder (${describeSetting(exp.factors, g.values)}) the text ` +
-          `embedding is the CLS token's embedding alone: R@1 t→i ${r1 ? f(r1.mean) : "–"} ` +
-          `(chance ${f(chance)})`,
+          `embedding is the learned CLS vector, the same for every caption: R@1 t→i ` +
+          `${r1 ? f(r1.mean) : "–"} (chance ${f(chance)}), caption perplexity ${f(g.mean, 2)}`,
       );
     }
   }
