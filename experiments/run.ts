@@ -153,7 +153,9 @@ export async function writeReports(
   const reportPath = join(outDir, "report.html");
   await Deno.writeTextFile(summaryPath, summary);
   const figures = data.rows.some((r) => r.status === "done") ? exp.figures(data) : [];
-  await Deno.writeTextFile(reportPath, toHtml([summary, ...figures], { title: exp.title }));
+  // The page title already heads the page: drop the summary's own `# title` line.
+  const body = summary.replace(/^# .*\n/, "");
+  await Deno.writeTextFile(reportPath, toHtml([body, ...figures], { title: exp.title }));
   return { summaryPath, reportPath, summary };
 }
 
