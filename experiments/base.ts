@@ -1,0 +1,156 @@
+/**
+ * The trial config every experiment starts from, per mode: `full` (what a researcher would
+ * publish: more steps and data, 3 seeds), `quick` (minutes on 2 CPU cores, 1 seed) and `tiny`
+ * (seconds; for tests of the machinery only, its numbers mean nothing).
+ *
+ * @module
+ */
+import type { TrialConfig } from "./trial.ts";
+
+/** How much compute an experiment gets. */
+export type Mode = "full" | "quick" | "tiny";
+
+/** The modes, in order of cost. */
+export const MODES: readonly Mode[] = ["tiny", "quick", "full"];
+
+/** Seeds per mode. */
+export const SEEDS: Record<Mode, number[]> = { full: [0, 1, 2], quick: [0], tiny: [0] };
+
+/** The model of `full` and `quick` (the shapes-tiny config of `configs/`). */
+const MODEL: TrialConfig["train"]["model"] = {
+  vit: {
+    imageSize: 32,
+    patchSize: 8,
+    dim: 64,
+    depth: 2,
+    heads: 4,
+    dimHead: 16,
+    mlpDim: 128,
+    patchDropout: 0,
+  },
+  coca: {
+    dim: 64,
+    imageDim: 64,
+    numTokens: 384,
+    unimodalDepth: 2,
+    multimodalDepth: 2,
+    dimHead: 16,
+    heads: 4,
+    numImgQueries: 16,
+    ffMult: 4,
+    captionLossWeight: 1,
+    contrastiveLossWeight: 1,
+  },
+};
+
+/** A much smaller model for `tiny`. */
+const TINY_MODEL: TrialConfig["train"]["model"] = {
+  vit: {
+    imageSize: 16,
+    patchSize: 8,
+    dim: 32,
+    depth: 1,
+    heads: 2,
+    dimHead: 16,
+    mlpDim: 64,
+    patchDropout: 0,
+  },
+  coca: {
+    dim: 32,
+    imageDim: 32,
+    numTokens: 300,
+    unimodalDepth: 1,
+    multimodalDepth: 1,
+    dimHead: 16,
+    heads: 2,
+    numImgQueries: 4,
+    ffMult: 2,
+    captionLossWeight: 1,
+    contrastiveLossWeight: 1,
+  },
+};
+
+/**
+ * The base trial config of a mode on `backend` (a fresh copy each call). Experiments override
+ * model settings in it through their sweep grid.
+ *
+ * @example
+ * ```ts
+ * import { baseTrialConfig } from "./base.ts";
+ * const base = baseTrialConfig("quick", "wasm");
+ * console.log(base.train.steps, base.eval.splits); // 80 ["test", "heldout"]
+ * ```
+ */
+export function baseTrialConfig(mode: Mode, backend: string): TrialConfig {
+  if (!MODES.includes(mode)) {
+    throw new RangeError(`expected mode ${MODES.join(", ")}, found ${JSON.stringify(mode)}`);
+  }
+  const common = {
+    backend: backend as TrialConfig["train"]["backend"],
+    seed: 0,
+    checkpointEvery: 0,
+    optimizer: { lr: 2e-3, weightDecay: 0.01, clipNorm: 1 },
+  };
+  const cfg: TrialConfig = mode === "full"
+    ? {
+      train: {
+        ...common,
+        model: MODEL,
+        data: {
+          name: "shapes",
+          trainSize: 4000,
+          valSize: 128,
+          testSize: 256,
+          heldoutSize: 256,
+          seed: 0,
+        },
+        tokenizer: { vocabSize: 384 },
+        textLength: 16,
+        batchSize: 32,
+        steps: 600,
+        schedule: { warmupSteps: 50, minLrRatio: 0.05 },
+        evalEvery: 100,
+        logEvery: 10,
+      },
+      eval: { splits: ["test", "heldout"] },
+    }
+    : mode === "quick"
+    ? {
+      train: {
+        ...common,
+        model: MODEL,
+        data: {
+          name: "shapes",
+          trainSize: 1280,
+          valSize: 64,
+          testSize: 128,
+          heldoutSize: 128,
+          seed: 0,
+        },
+        tokenizer: { vocabSize: 384 },
+        textLength: 16,
+        batchSize: 32,
+        steps: 80,
+        schedule: { warmupSteps: 10, minLrRatio: 0.05 },
+        evalEvery: 40,
+        logEvery: 5,
+      },
+      eval: { splits: ["test", "heldout"] },
+    }
+    : {
+      train: {
+        ...common,
+        model: TINY_MODEL,
+        data: { name: "shapes", trainSize: 16, valSize: 8, testSize: 16, heldoutSize: 16, seed: 0 },
+        tokenizer: { vocabSize: 300 },
+        textLength: 12,
+        batchSize: 8,
+        steps: 3,
+        schedule: { warmupSteps: 1, minLrRatio: 0.1 },
+        evalEvery: 0,
+        logEvery: 1,
+      },
+      eval: { splits: ["test", "heldout"], batchSize: 16 },
+    };
+  return structuredClone(cfg);
+}

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { join, resolve } from "node:path";
+import { loadResults, loadSteps, type TrialResult } from "../src/sweep/mod.ts";
+import { getPath } from "../src/sweep/path.ts";
+import { EXPERIMENTS, METRICS } from "../experiments/mod.ts";
+
+const CLI = resolve("src/cli/experiment.ts");
+
+async function runCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+}
+
+/** Final metrics without the wall-clock ones (which differ between runs). */
+function qualityMetrics(r: TrialResult): unknown {
+  const f = structuredClone(r.final) as Record<string, Record<string, unknown>>;
+  delete f.evalSeconds;
+  for (const k of ["seconds", "validationSeconds", "stepsPerSecond"]) delete f.train[k];
+  return f;
+}
+
+function stepLosses(db: string, id: string): unknown[] {
+  return loadSteps(db, id).map((s) => [s.step, s.metrics.split, s.metrics.loss]);
+}
+
+Deno.test("experiment loss_weights --tiny: same command twice gives the same numbers; summary matches the database", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const [a, b] = [join(tmp, "a"), join(tmp, "b")];
+    for (const out of [a, b]) {
+      const r = await runCli("loss_weights", "--tiny", "--out", out, "--backend", "wasm");
+      assert.equal(r.code, 0, r.err);
+      for (const f of ["results.sqlite", "report.html", "summary.md"]) {
+        assert.ok((await Deno.stat(join(out, f))).size > 0, `${f} in ${out}`);
+      }
+    }
+    const dbA = join(a, "results.sqlite"), dbB = join(b, "results.sqlite");
+    const rowsA = loadResults(dbA), rowsB = loadResults(dbB);
+    // The 2 x 2 grid, including both pure ends and the no-loss control.
+    assert.deepEqual(
+      rowsA.map((r) => [
+        getPath(r.config, "train.model.coca.captionLossWeight"),
+        getPath(r.config, "train.model.coca.contrastiveLossWeight"),
+        r.status,
+      ]),
+      [[0, 0, "done"], [0, 1, "done"], [1, 0, "done"], [1, 1, "done"]],
+    );
+    assert.deepEqual(rowsA.map((r) => r.id), rowsB.map((r) => r.id));
+    assert.deepEqual(rowsA.map(qualityMetrics), rowsB.map(qualityMetrics));
+    for (const r of rowsA) {
+      assert.equal(r.backend, "wasm");
+      // The trainer's metrics.jsonl (with its string `split` field) is the trial's steps table.
+      const steps = loadSteps(dbA, r.id);
+      assert.deepEqual(
+        steps.filter((s) => s.metrics.split === "train").map((s) => s.step),
+        [1, 2, 3],
+      );
+      assert.equal(steps.filter((s) => s.metrics.split === "val").length, 1);
+      assert.deepEqual(stepLosses(dbA, r.id), stepLosses(dbB, r.id));
+      const t = r.final!.test as Record<string, number>;
+      assert.ok(t.r1TextToImage >= 0 && t.r1TextToImage <= 1);
+      assert.ok(Math.abs(t.perplexity - Math.exp(t.captionLoss)) < 1e-6 * t.perplexity);
+    }
+    // Weights that switch a loss off do so: contrastive weight 0 leaves the contrastive loss
+    // untrained, caption weight 1 lowers the caption loss below the caption-weight-0 trials.
+    const cap = (r: TrialResult) => (r.final!.test as Record<string, number>).captionLoss;
+    assert.ok(cap(rowsA[2]) < cap(rowsA[0]) && cap(rowsA[3]) < cap(rowsA[1]));
+
+    // summary.md: every table cell is the mean over the setting's trials in the database.
+    const summary = await Deno.readTextFile(join(a, "summary.md"));
+    const table = summary.split("\n").filter((l) => l.startsWith("| captionLossWeight="));
+    assert.equal(table.length, 4);
+    for (const line of table) {
+      const cells = line.split("|").slice(1, -1).map((c) => c.trim());
+      const [c, k] = [...cells[0].matchAll(/=([0-9.]+)/g)].map((m) => Number(m[1]));
+      const group = rowsA.filter((r) =>
+        getPath(r.config, "train.model.coca.captionLossWeight") === c &&
+        getPath(r.config, "train.model.coca.contrastiveLossWeight") === k
+      );
+      assert.equal(cells[1], String(group.length));
+      METRICS.forEach((m, i) => {
+        const xs = group.map((r) => getPath(r.final!, m.key) as number);
+        const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+        assert.equal(cells[2 + i], mean.toFixed(m.digits), `${m.key} of ${cells[0]}`);
+      });
+    }
+    // The "best R@1 t→i" finding names the setting with the highest mean (first on ties).
+    const t2i = rowsA.map((r) => (r.final!.test as Record<string, number>).r1TextToImage);
+    const best = rowsA[t2i.indexOf(Math.max(...t2i))];
+    const bestLine = summary.split("\n").find((l) => l.startsWith("- best R@1 t→i"));
+    assert.ok(bestLine, summary);
+    assert.ok(
+      bestLine.includes(
+        `captionLossWeight=${getPath(best.config, "train.model.coca.captionLossWeight")}, ` +
+          `contrastiveLossWeight=${getPath(best.config, "train.model.coca.contrastiveLossWeight")}`,
+      ) && bestLine.includes(Math.max(...t2i).toFixed(3)),
+      bestLine,
+    );
+    // The report holds the summary and one plotly div per figure.
+    const html = await Deno.readTextFile(join(a, "report.html"));
+    assert.ok(html.includes("Caption vs contrastive loss weights"));
+    const figures = EXPERIMENTS.loss_weights.figures({
+      rows: rowsA,
+      steps: new Map(rowsA.map((r) => [r.id, loadSteps(dbA, r.id)])),
+    });
+    assert.equal(html.match(/class="coca-plot"/g)?.length, figures.length);
+
+    // Rerunning the same command resumes: nothing is trained again.
+    const again = await runCli("loss_weights", "--tiny", "--out", a);
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.out, /4\/4 trials done, 0 failed/);
+    assert.deepEqual(loadResults(dbA).map((r) => r.finishedAt), rowsA.map((r) => r.finishedAt));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("experiment depth --tiny: the split moves both depths together; patch_dropout --tiny runs", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const r = await runCli("depth", "--tiny", "--out", join(tmp, "depth"));
+    assert.equal(r.code, 0, r.err);
+    const rows = loadResults(join(tmp, "depth", "results.sqlite"));
+    assert.deepEqual(
+      rows.map((r) => [
+        getPath(r.config, "train.model.coca.unimodalDepth"),
+        getPath(r.config, "train.model.coca.multimodalDepth"),
+        r.status,
+      ]),
+      [[0, 2, "done"], [2, 0, "done"]],
+    );
+    const p = await runCli("patch_dropout", "--tiny", "--out", join(tmp, "pd"));
+    assert.equal(p.code, 0, p.err);
+    const pd = loadResults(join(tmp, "pd", "results.sqlite"));
+    assert.deepEqual(pd.map((r) => getPath(r.config, "train.model.vit.patchDropout")), [0, 0.5]);
+    for (const row of pd) {
+      const t = row.final!.train as Record<string, number>;
+      assert.ok(t.stepsPerSecond > 0 && t.seconds > 0 && t.steps === 3);
+    }
+    const summary = await Deno.readTextFile(join(tmp, "pd", "summary.md"));
+    assert.match(summary, /patchDropout 0\.5: [0-9.]+ steps\/s, [0-9.]+× the [0-9.]+ steps\/s/);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("experiment CLI: an unknown name or bad option is an error naming what was expected", async () => {
+  const r = await runCli("nope", "--tiny");
+  assert.equal(r.code, 2);
+  assert.match(
+    r.err,
+    /expected one experiment name \(loss_weights, patch_dropout, depth\), found "nope"/,
+  );
+  const c = await runCli("depth", "--tiny", "--concurrency", "0");
+  assert.equal(c.code, 2);
+  assert.match(c.err, /expected --concurrency to be a positive integer, found 0/);
+});
