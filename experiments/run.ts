@@ -24,7 +24,7 @@ export interface RunExperimentOptions {
   mode?: Mode;
   /** Output folder. Default {@linkcode defaultOutDir}. */
   outDir?: string;
-  /** tfjs backend of the trials. Default `wasm`. */
+  /** tfjs backend of the trials. Default `auto` (blas on a CPU-only machine). */
   backend?: string;
   /** Trials at once. Default 1 (throughput numbers are only comparable at 1). */
   concurrency?: number;
@@ -175,7 +175,7 @@ export async function runExperiment(
   const mode = options.mode ?? "full";
   const outDir = options.outDir ?? defaultOutDir(exp.name, mode);
   const sweep = await runSweep({
-    spec: exp.spec(mode, options.backend ?? "wasm"),
+    spec: exp.spec(mode, options.backend ?? "auto"),
     outDir,
     entry: TRIAL_ENTRY,
     concurrency: options.concurrency ?? 1,

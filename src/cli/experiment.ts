@@ -11,7 +11,7 @@ import { EXPERIMENTS, type Mode, runExperiment } from "../../experiments/mod.ts"
 import { formatProgress } from "../sweep/progress.ts";
 
 const USAGE = `usage: deno task experiment <${Object.keys(EXPERIMENTS).join("|")}> [--quick] ` +
-  `[--out DIR] [--backend wasm|cpu|webgpu|auto] [--concurrency N] [--force]`;
+  `[--out DIR] [--backend auto|blas|wasm|cpu|webgpu] [--concurrency N] [--force]`;
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -20,7 +20,7 @@ const { values, positionals } = parseArgs({
     quick: { type: "boolean", default: false },
     tiny: { type: "boolean", default: false },
     out: { type: "string" },
-    backend: { type: "string", default: "wasm" },
+    backend: { type: "string", default: "auto" },
     concurrency: { type: "string", default: "1" },
     force: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
@@ -47,9 +47,9 @@ if (!Number.isInteger(concurrency) || concurrency < 1) {
   );
   Deno.exit(2);
 }
-if (!["wasm", "cpu", "webgpu", "auto"].includes(values.backend)) {
+if (!["auto", "blas", "wasm", "cpu", "webgpu"].includes(values.backend)) {
   console.error(
-    `experiment: expected --backend wasm, cpu, webgpu or auto, found ${values.backend}`,
+    `experiment: expected --backend auto, blas, wasm, cpu or webgpu, found ${values.backend}`,
   );
   Deno.exit(2);
 }

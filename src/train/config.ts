@@ -19,7 +19,7 @@ export interface TrainConfig {
   /** Total optimizer steps. */
   steps: number;
   seed: number;
-  backend: "auto" | "webgpu" | "wasm" | "cpu";
+  backend: "auto" | "webgpu" | "wasm" | "cpu" | "blas";
   optimizer: {
     lr: number;
     weightDecay: number;
