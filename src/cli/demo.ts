@@ -67,7 +67,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log("usage: deno task demo [--backend auto|webgpu|wasm|cpu] [--steps N] [--out DIR]");
+  console.log("usage: deno task demo [--backend auto|webgpu|wasm|cpu|blas] [--steps N] [--out DIR]");
   Deno.exit(0);
 }
 

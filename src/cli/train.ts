@@ -13,7 +13,7 @@ import { readCheckpoint } from "../train/checkpoint.ts";
 import { formatSeconds, ProgressBar } from "./progress.ts";
 
 const usage =
-  "usage: deno task train --config FILE.json [--resume] [--out DIR] [--steps N] [--backend auto|webgpu|wasm|cpu]\n" +
+  "usage: deno task train --config FILE.json [--resume] [--out DIR] [--steps N] [--backend auto|webgpu|wasm|cpu|blas]\n" +
   "       deno task train --resume --out DIR   (continue a run from its checkpoint's config)";
 
 function fail(message: string): never {

@@ -153,9 +153,9 @@ export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
   int("evalEvery", cfg.evalEvery, 0);
   int("checkpointEvery", cfg.checkpointEvery, 0);
   int("logEvery", cfg.logEvery, 1);
-  if (!["auto", "webgpu", "wasm", "cpu"].includes(cfg.backend)) {
+  if (!["auto", "webgpu", "wasm", "cpu", "blas"].includes(cfg.backend)) {
     throw new RangeError(
-      `expected backend auto, webgpu, wasm or cpu, found ${JSON.stringify(cfg.backend)}`,
+      `expected backend auto, webgpu, wasm, cpu or blas, found ${JSON.stringify(cfg.backend)}`,
     );
   }
   if (typeof cfg.outDir !== "string" || !cfg.outDir) {
