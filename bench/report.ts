@@ -198,6 +198,7 @@ export function renderMarkdown(rows: readonly ReportRow[], m: MachineInfo, when:
       `| ${k} | ${v.ok ? "yes" : "no"} | ${v.detail.replaceAll("|", "\\|").slice(0, 300)} |`
     ),
   ];
+  out.push(...speedupSection(rows));
   const groups = [...new Set(rows.map((r) => r.group))];
   for (const g of groups) {
     out.push(
@@ -223,6 +224,73 @@ export function renderMarkdown(rows: readonly ReportRow[], m: MachineInfo, when:
   }
   out.push("");
   return out.join("\n");
+}
+
+/** Earlier measurements kept in `bench/baseline.json` (what each optimisation bought). */
+export interface Baseline {
+  note: string;
+  steps: { what: string; forward: number; trainStep: number }[];
+}
+
+/**
+ * "blas vs the stock tfjs backends" for every case measured on blas and another backend.
+ *
+ * @example
+ * ```ts
+ * import { speedupSection } from "./report.ts";
+ * console.log(speedupSection([]).length); // 0
+ * ```
+ */
+export function speedupSection(rows: readonly ReportRow[]): string[] {
+  const byId = new Map<string, Map<string, number>>();
+  for (const r of rows) {
+    if (r.medianMs === null || r.skipped) continue;
+    if (!byId.has(r.id)) byId.set(r.id, new Map());
+    byId.get(r.id)!.set(r.backend, r.medianMs);
+  }
+  const lines: string[] = [];
+  for (const [id, m] of byId) {
+    const blas = m.get("blas");
+    if (blas === undefined || m.size < 2) continue;
+    const others = ["wasm", "cpu", "webgpu"].filter((b) => m.has(b))
+      .map((b) => `${(m.get(b)! / blas).toFixed(1)}× faster than ${b}`);
+    if (others.length) lines.push(`| ${id} | ${fmtMs(blas)} | ${others.join(", ")} |`);
+  }
+  if (!lines.length) return [];
+  return [
+    "",
+    "## blas against the stock tfjs backends (this run)",
+    "",
+    "| case | blas median | speed-up |",
+    "| --- | --: | --- |",
+    ...lines,
+  ];
+}
+
+/**
+ * The history table from `bench/baseline.json`.
+ *
+ * @example
+ * ```ts
+ * import { historySection } from "./report.ts";
+ * console.log(historySection({ note: "n", steps: [] })[1]); // "## History: small config"
+ * ```
+ */
+export function historySection(b: Baseline): string[] {
+  return [
+    "",
+    "## History: small config",
+    "",
+    b.note,
+    "",
+    "| step | forward s | train step s | train step vs PyTorch 0.69 s |",
+    "| --- | --: | --: | --: |",
+    ...b.steps.map((s) =>
+      `| ${s.what} | ${s.forward.toFixed(2)} | ${s.trainStep.toFixed(2)} | ${
+        (s.trainStep / 0.69).toFixed(2)
+      }× |`
+    ),
+  ];
 }
 
 async function machineInfo(
@@ -320,6 +388,12 @@ if (import.meta.main) {
     `${outDir}/bench.json`,
     JSON.stringify({ generatedAt: when, quick: opts.quick, machine, rows }, null, 2) + "\n",
   );
-  await Deno.writeTextFile(`${outDir}/BENCH.md`, renderMarkdown(rows, machine, when));
+  const baseline = JSON.parse(
+    await Deno.readTextFile(new URL("bench/baseline.json", root)),
+  ) as Baseline;
+  await Deno.writeTextFile(
+    `${outDir}/BENCH.md`,
+    renderMarkdown(rows, machine, when) + historySection(baseline).join("\n") + "\n",
+  );
   console.error(`wrote ${outDir}/BENCH.md and ${outDir}/bench.json (${rows.length} rows)`);
 }

@@ -76,3 +76,32 @@ Deno.test("buildRows derives GFLOP/s, samples/s and the PyTorch ratio from sidec
   );
   assert.match(md, /skipped: too slow/);
 });
+
+Deno.test("the report compares blas with the stock backends and renders the history", async () => {
+  const { speedupSection, historySection } = await import("../bench/report.ts");
+  const row = (backend: string, medianMs: number) => ({
+    group: "model small",
+    id: "small-train-step",
+    description: "",
+    backend,
+    n: 3,
+    medianMs,
+    minMs: medianMs,
+    avgMs: medianMs,
+    gflops: null,
+    samplesPerSec: null,
+    tfBytesPeak: null,
+    rssPeak: null,
+    pytorchSeconds: 0.69,
+    ratioToPytorch: medianMs / 690,
+    skipped: null,
+  });
+  const lines = speedupSection([row("blas", 1000), row("wasm", 16000), row("cpu", 50000)]);
+  assert.ok(
+    lines.some((l) => l.includes("16.0× faster than wasm, 50.0× faster than cpu")),
+    lines.join("\n"),
+  );
+  assert.deepEqual(speedupSection([row("wasm", 1)]), []);
+  const h = historySection({ note: "n", steps: [{ what: "x", forward: 1, trainStep: 1.38 }] });
+  assert.ok(h.some((l) => l === "| x | 1.00 | 1.38 | 2.00× |"), h.join("\n"));
+});
