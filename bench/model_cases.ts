@@ -185,10 +185,12 @@ export const MODEL_CASES: BenchCase[] = [
     pytorch: PYTORCH_REFERENCE.readmeForward,
     optIn: "BENCH_README",
     maxSeconds: 120,
+    backends: ["blas", "wasm"],
   }),
   trainCase(README, {
     pytorch: PYTORCH_REFERENCE.readmeTrainStep,
     optIn: "BENCH_README",
     maxSeconds: 300,
+    backends: ["blas", "wasm"],
   }),
 ];
