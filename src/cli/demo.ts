@@ -67,8 +67,15 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log("usage: deno task demo [--backend auto|webgpu|wasm|cpu|blas] [--steps N] [--out DIR]");
+  console.log(
+    "usage: deno task demo [--backend auto|webgpu|wasm|cpu|blas] [--steps N] [--out DIR]",
+  );
   Deno.exit(0);
+}
+
+if (values.steps !== undefined && !/^[1-9][0-9]*$/.test(values.steps)) {
+  console.error(`demo: expected --steps to be a positive integer, found ${values.steps}`);
+  Deno.exit(2);
 }
 
 const started = performance.now();

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { Rng as SeededRng } from "../rng.ts";
+
 /** A function returning uniform floats in [0, 1). */
 export type Rng = () => number;
 
@@ -19,14 +21,8 @@ export type Rng = () => number;
  */
 export function mulberry32(seed: number): Rng {
   if (!Number.isFinite(seed)) throw new RangeError(`expected a finite seed, found ${seed}`);
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new SeededRng(seed);
+  return () => rng.next();
 }
 
 /**

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { Rng as Mulberry32 } from "../rng.ts";
+
 /** A function returning uniform floats in [0, 1). */
 export type Rng = () => number;
 
@@ -23,12 +25,6 @@ export function seededRng(seed: number): Rng {
     throw new RangeError(`Expected an integer seed for seededRng, found ${seed}`);
   }
   // Fold a possibly >32-bit seed into the 32-bit state.
-  let state = (seed ^ Math.floor(seed / 2 ** 32)) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Mulberry32((seed ^ Math.floor(seed / 2 ** 32)) >>> 0);
+  return () => rng.next();
 }
