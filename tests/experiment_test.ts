@@ -111,7 +111,7 @@ Deno.test("experiment loss_weights --tiny: same command twice gives the same num
     assert.equal(html.match(/class="coca-plot"/g)?.length, figures.length);
 
     // Rerunning the same command resumes: nothing is trained again.
-    const again = await runCli("loss_weights", "--tiny", "--out", a);
+    const again = await runCli("loss_weights", "--tiny", "--out", a, "--backend", "wasm");
     assert.equal(again.code, 0, again.err);
     assert.match(again.out, /4\/4 trials done, 0 failed/);
     assert.deepEqual(loadResults(dbA).map((r) => r.finishedAt), rowsA.map((r) => r.finishedAt));
