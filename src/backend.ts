@@ -16,6 +16,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { registerHostKernels } from "./backends/host_kernels.ts";
 import { registerBlasBackend } from "./backends/blas.ts";
 import { registerAdamWKernel } from "./backends/adamw_kernel.ts";
+import { registerSwiGLUKernels } from "./backends/swiglu_kernel.ts";
 
 /**
  * A backend name that {@linkcode setupBackend} accepts. `blas` is the tfjs cpu
@@ -145,6 +146,7 @@ function register(): void {
   if (blas.ok) {
     registerHostKernels("blas", "cpu");
     registerAdamWKernel("blas");
+    registerSwiGLUKernels("blas");
   } else blasUnavailable = blas.reason;
 }
 

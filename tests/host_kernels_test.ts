@@ -25,6 +25,19 @@ const cases: [string, () => tf.Tensor | tf.Tensor[]][] = [
   ["slice whole trailing dims", () => tf.slice(x(), [0, 1, 0, 0], [2, 2, 4, 5])],
   ["slice rank 1", () => tf.slice(tf.range(0, 10), [3], [4])],
   ["slice size -1", () => tf.slice(x(), [0, 2], [-1, -1])],
+  [
+    "concat last axis, unequal parts",
+    () => tf.concat([x(), tf.ones([2, 3, 4, 2]), tf.zeros([2, 3, 4, 1])], -1),
+  ],
+  ["concat axis 1", () => tf.concat([x(), x().mul(2)], 1)],
+  ["concat axis 0, rank 1", () => tf.concat([tf.tensor1d([1, 2]), tf.tensor1d([3])], 0)],
+  ["split gradient (Concat)", () => {
+    const t = x();
+    return tf.grad((v: tf.Tensor) => {
+      const [a, b] = tf.split(v, [2, 3], -1);
+      return a.square().sum().add(b.mul(3).sum());
+    })(t);
+  }],
   ["tile every axis", () => tf.tile(x(), [2, 1, 3, 2])],
   [
     "tile leading axis (broadcast queries)",
@@ -57,8 +70,26 @@ for (const [name, f] of cases) {
 
 Deno.test("blas and wasm really use the host kernels", async () => {
   await setupBackend("blas");
-  for (const k of ["UnsortedSegmentSum", "SplitV", "Slice", "Tile"]) {
+  for (const k of ["UnsortedSegmentSum", "SplitV", "Slice", "Tile", "Concat"]) {
     assert.notEqual(tf.getKernel(k, "blas")?.kernelFunc, tf.getKernel(k, "cpu")?.kernelFunc, k);
   }
   assert.ok(tf.getKernel("UnsortedSegmentSum", "wasm"));
+});
+
+Deno.test("fused SwiGLU (blas) matches the op form (cpu) in value and gradient", async () => {
+  const { swiglu } = await import("../src/nn/feedforward.ts");
+  const f = () => {
+    const t = tf.randomNormal([2, 5, 12], 0, 2, "float32", 7);
+    const w = tf.randomNormal([2, 5, 6], 0, 1, "float32", 8);
+    const g = tf.grad((v: tf.Tensor) => swiglu(v).mul(w).sum())(t);
+    return [swiglu(t), g];
+  };
+  const want = await onBackend("cpu", f);
+  const got = await onBackend("blas", f);
+  const { hasFusedSwiGLU } = await import("../src/backends/swiglu_kernel.ts");
+  assert.ok(hasFusedSwiGLU(), "blas has the fused kernel");
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
+    assert.ok(d < 1e-5, `output ${i} differs by ${d}`);
+  }
 });

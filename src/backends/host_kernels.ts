@@ -134,6 +134,30 @@ function slice(io: HostIO): tf.KernelFunc {
   };
 }
 
+function concat(io: HostIO): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const xs = inputs as unknown as tf.TensorInfo[];
+    const { axis } = attrs as unknown as { axis: number };
+    const first = xs[0];
+    const ax = tf.util.parseAxisParam(axis, first.shape)[0];
+    const outer = first.shape.slice(0, ax).reduce((a, c) => a * c, 1);
+    const inner = first.shape.slice(ax + 1).reduce((a, c) => a * c, 1);
+    const outShape = [...first.shape];
+    outShape[ax] = xs.reduce((a, x) => a + x.shape[ax], 0);
+    const rowOut = outShape[ax] * inner;
+    const parts = xs.map((x) => ({ values: io.read(backend, x), run: x.shape[ax] * inner }));
+    return io.make(backend, outShape, first.dtype, (out) => {
+      let at = 0;
+      for (const { values, run } of parts) {
+        for (let o = 0; o < outer; o++) {
+          out.set(values.subarray(o * run, (o + 1) * run), o * rowOut + at);
+        }
+        at += run;
+      }
+    });
+  };
+}
+
 function tile(io: HostIO): tf.KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { x } = inputs as { x: tf.TensorInfo };
@@ -167,7 +191,8 @@ const done = new Set<string>();
 
 /**
  * Register the host kernels for a backend: `wasm` gets `UnsortedSegmentSum`;
- * cpu-family backends (`blas`) get `UnsortedSegmentSum`, `SplitV`, `Slice` and `Tile`.
+ * cpu-family backends (`blas`) get `UnsortedSegmentSum`, `SplitV`, `Slice`, `Tile` and
+ * `Concat`.
  * Idempotent; replaces existing kernels of those names.
  *
  * @example
@@ -187,6 +212,7 @@ export function registerHostKernels(backendName: string, kind: "wasm" | "cpu" = 
       ["SplitV", splitV(io)],
       ["Slice", slice(io)],
       ["Tile", tile(io)],
+      ["Concat", concat(io)],
     ];
   for (const [kernelName, kernelFunc] of kernels) {
     if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);

@@ -4,6 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { fusedSwiGLU, hasFusedSwiGLU } from "../backends/swiglu_kernel.ts";
 
 /**
  * SwiGLU: split the last axis into `[x, gate]` and return `silu(gate) * x`.
@@ -11,11 +12,13 @@ import * as tf from "@tensorflow/tfjs";
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
+import { fusedSwiGLU, hasFusedSwiGLU } from "../backends/swiglu_kernel.ts";
  * import { swiglu } from "./feedforward.ts";
  * console.log(swiglu(tf.ones([2, 8])).shape); // [2, 4]
  * ```
  */
 export function swiglu(t: tf.Tensor): tf.Tensor {
+  if (hasFusedSwiGLU()) return fusedSwiGLU(t);
   const [x, gate] = tf.split(t, 2, -1);
   return gate.mul(tf.sigmoid(gate)).mul(x);
 }
@@ -26,6 +29,7 @@ export function swiglu(t: tf.Tensor): tf.Tensor {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
+import { fusedSwiGLU, hasFusedSwiGLU } from "../backends/swiglu_kernel.ts";
  * import { gelu } from "./feedforward.ts";
  * gelu(tf.tensor1d([-1, 0, 1])).print();
  * ```

@@ -1,0 +1,109 @@
+/**
+ * Fused SwiGLU for cpu-family backends: the forward `x · g · σ(g)` and its
+ * gradient each in one pass (the op-by-op form allocated about ten
+ * activation-sized arrays per block and was the largest cost of the README
+ * config's train step).
+ *
+ * `CocaSwiGLU`: input `t (..., 2F)` = `[x, g]` halves → `(..., F)`.
+ * `CocaSwiGLUGrad`: inputs `t`, `dy (..., F)` → `dt (..., 2F)` with
+ * `dx = dy · g σ(g)`, `dg = dy · x · σ(g) (1 + g (1 - σ(g)))`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+interface CpuLike {
+  data: { get(id: unknown): { values: Float32Array } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+}
+
+/**
+ * Register the two kernels for a cpu-family backend (idempotent).
+ *
+ * @example
+ * ```ts
+ * import { registerSwiGLUKernels } from "./swiglu_kernel.ts";
+ * registerSwiGLUKernels("cpu");
+ * ```
+ */
+export function registerSwiGLUKernels(backendName: string): void {
+  if (tf.getKernel("CocaSwiGLU", backendName)) return;
+  tf.registerKernel({
+    kernelName: "CocaSwiGLU",
+    backendName,
+    kernelFunc: ({ inputs, backend }) => {
+      const { t } = inputs as { t: tf.TensorInfo };
+      const b = backend as unknown as CpuLike;
+      const tv = b.data.get(t.dataId).values;
+      const two = t.shape[t.shape.length - 1], F = two / 2, rows = tv.length / two;
+      const out = new Float32Array(rows * F);
+      for (let r = 0; r < rows; r++) {
+        const base = r * two, o = r * F;
+        for (let j = 0; j < F; j++) {
+          const g = tv[base + F + j];
+          out[o + j] = tv[base + j] * g / (1 + Math.exp(-g));
+        }
+      }
+      return b.makeTensorInfo([...t.shape.slice(0, -1), F], "float32", out);
+    },
+  });
+  tf.registerKernel({
+    kernelName: "CocaSwiGLUGrad",
+    backendName,
+    kernelFunc: ({ inputs, backend }) => {
+      const { t, dy } = inputs as { t: tf.TensorInfo; dy: tf.TensorInfo };
+      const b = backend as unknown as CpuLike;
+      const tv = b.data.get(t.dataId).values, dv = b.data.get(dy.dataId).values;
+      const two = t.shape[t.shape.length - 1], F = two / 2, rows = tv.length / two;
+      const dt = new Float32Array(tv.length);
+      for (let r = 0; r < rows; r++) {
+        const base = r * two, o = r * F;
+        for (let j = 0; j < F; j++) {
+          const x = tv[base + j], g = tv[base + F + j], d = dv[o + j];
+          const s = 1 / (1 + Math.exp(-g));
+          dt[base + j] = d * g * s;
+          dt[base + F + j] = d * x * s * (1 + g * (1 - s));
+        }
+      }
+      return b.makeTensorInfo([...t.shape], "float32", dt);
+    },
+  });
+}
+
+/**
+ * Whether the active backend has the fused SwiGLU kernels.
+ *
+ * @example
+ * ```ts
+ * import { hasFusedSwiGLU } from "./swiglu_kernel.ts";
+ * console.log(hasFusedSwiGLU());
+ * ```
+ */
+export function hasFusedSwiGLU(): boolean {
+  return tf.getKernel("CocaSwiGLU", tf.getBackend()) !== undefined;
+}
+
+/**
+ * SwiGLU through the fused kernels, differentiable (`tf.customGrad`).
+ *
+ * @example
+ * ```ts ignore
+ * const y = fusedSwiGLU(t); // (..., 2F) -> (..., F)
+ * ```
+ */
+export const fusedSwiGLU: (t: tf.Tensor) => tf.Tensor = tf.customGrad(
+  // deno-lint-ignore no-explicit-any
+  ((t: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([t]);
+    const value = tf.engine().runKernel(
+      "CocaSwiGLU",
+      { t } as unknown as tf.NamedTensorMap,
+    ) as tf.Tensor;
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
+      tf.engine().runKernel(
+        "CocaSwiGLUGrad",
+        { t: saved[0], dy } as unknown as tf.NamedTensorMap,
+      ) as tf.Tensor;
+    return { value, gradFunc };
+  }) as any,
+) as unknown as (t: tf.Tensor) => tf.Tensor;
