@@ -17,6 +17,7 @@ import { registerHostKernels } from "./backends/host_kernels.ts";
 import { registerBlasBackend } from "./backends/blas.ts";
 import { registerAdamWKernel } from "./backends/adamw_kernel.ts";
 import { registerSwiGLUKernels } from "./backends/swiglu_kernel.ts";
+import { registerXentKernels } from "./backends/xent_kernel.ts";
 
 /**
  * A backend name that {@linkcode setupBackend} accepts. `blas` is the tfjs cpu
@@ -147,6 +148,7 @@ function register(): void {
     registerHostKernels("blas", "cpu");
     registerAdamWKernel("blas");
     registerSwiGLUKernels("blas");
+    registerXentKernels("blas");
   } else blasUnavailable = blas.reason;
 }
 

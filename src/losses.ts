@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { fusedNll, hasFusedNll } from "./backends/xent_kernel.ts";
 
 /**
  * Mean cross-entropy of `logits (b, n, V)` against `labels (b, n)` over every
@@ -13,6 +14,7 @@ import * as tf from "@tensorflow/tfjs";
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
+import { fusedNll, hasFusedNll } from "./backends/xent_kernel.ts";
  * import { captionLoss } from "./losses.ts";
  * const loss = captionLoss(tf.zeros([1, 2, 4]), tf.tensor2d([[1, 0]], [1, 2], "int32"), 0);
  * loss.print(); // log(4) ≈ 1.386
@@ -21,11 +23,12 @@ import * as tf from "@tensorflow/tfjs";
 export function captionLoss(logits: tf.Tensor, labels: tf.Tensor, padId: number): tf.Scalar {
   return tf.tidy(() => {
     const V = logits.shape[logits.rank - 1];
-    const logp = tf.logSoftmax(logits.reshape([-1, V]));
-    const flat = labels.reshape([-1]);
-    const picked = logp.mul(tf.oneHot(flat, V)).sum(-1);
+    const flat = labels.reshape([-1]) as tf.Tensor1D;
     const keep = tf.notEqual(flat, padId).toFloat();
-    return picked.mul(keep).sum().div(keep.sum()).neg() as tf.Scalar;
+    const nll = hasFusedNll()
+      ? fusedNll(logits.reshape([-1, V]) as tf.Tensor2D, flat)
+      : tf.logSoftmax(logits.reshape([-1, V])).mul(tf.oneHot(flat, V)).sum(-1).neg();
+    return nll.mul(keep).sum().div(keep.sum()) as tf.Scalar;
   });
 }
 
@@ -36,6 +39,7 @@ export function captionLoss(logits: tf.Tensor, labels: tf.Tensor, padId: number)
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
+import { fusedNll, hasFusedNll } from "./backends/xent_kernel.ts";
  * import { contrastiveLoss } from "./losses.ts";
  * const z = tf.eye(3);
  * contrastiveLoss(z, z, tf.scalar(1)).print();
@@ -62,6 +66,7 @@ export function contrastiveLoss(
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
+import { fusedNll, hasFusedNll } from "./backends/xent_kernel.ts";
  * import { l2Normalize } from "./losses.ts";
  * l2Normalize(tf.tensor2d([[3, 4]])).print(); // [[0.6, 0.8]]
  * ```

@@ -93,3 +93,21 @@ Deno.test("fused SwiGLU (blas) matches the op form (cpu) in value and gradient",
     assert.ok(d < 1e-5, `output ${i} differs by ${d}`);
   }
 });
+
+Deno.test("fused cross-entropy (blas) matches the log-softmax form (cpu) in value and gradient", async () => {
+  const { captionLoss } = await import("../src/losses.ts");
+  const f = () => {
+    const logits = tf.randomNormal([2, 4, 9], 0, 3, "float32", 11);
+    const labels = tf.tensor2d([[1, 8, 0, 3], [0, 0, 5, 2]], [2, 4], "int32");
+    const g = tf.grad((x: tf.Tensor) => captionLoss(x, labels, 0))(logits);
+    return [captionLoss(logits, labels, 0), g];
+  };
+  const want = await onBackend("cpu", f);
+  const got = await onBackend("blas", f);
+  const { hasFusedNll } = await import("../src/backends/xent_kernel.ts");
+  assert.ok(hasFusedNll(), "blas has the fused kernel");
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
+    assert.ok(d < 1e-5, `output ${i} differs by ${d}`);
+  }
+});

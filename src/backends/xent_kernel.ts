@@ -1,0 +1,118 @@
+/**
+ * Fused token cross-entropy for cpu-family backends: per-row negative
+ * log-likelihood of `logits (N, V)` at integer `labels (N)` in one pass, and
+ * its gradient `(softmax(logits) - onehot(labels)) · dy` in another; no
+ * `(N, V)` one-hot or log-softmax tensors (for the README config those were
+ * 164 MB each per step).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+interface CpuLike {
+  data: { get(id: unknown): { values: Float32Array | Int32Array } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+}
+
+/**
+ * Register `CocaNll` and `CocaNllGrad` for a cpu-family backend (idempotent).
+ *
+ * @example
+ * ```ts
+ * import { registerXentKernels } from "./xent_kernel.ts";
+ * registerXentKernels("cpu");
+ * ```
+ */
+export function registerXentKernels(backendName: string): void {
+  if (tf.getKernel("CocaNll", backendName)) return;
+  tf.registerKernel({
+    kernelName: "CocaNll",
+    backendName,
+    kernelFunc: ({ inputs, backend }) => {
+      const { logits, labels } = inputs as { logits: tf.TensorInfo; labels: tf.TensorInfo };
+      const b = backend as unknown as CpuLike;
+      const x = b.data.get(logits.dataId).values, y = b.data.get(labels.dataId).values;
+      const [N, V] = logits.shape;
+      const out = new Float32Array(N);
+      for (let r = 0; r < N; r++) {
+        const o = r * V;
+        let max = -Infinity;
+        for (let j = 0; j < V; j++) if (x[o + j] > max) max = x[o + j];
+        let sum = 0;
+        for (let j = 0; j < V; j++) sum += Math.exp(x[o + j] - max);
+        out[r] = Math.log(sum) + max - x[o + y[r]];
+      }
+      return b.makeTensorInfo([N], "float32", out);
+    },
+  });
+  tf.registerKernel({
+    kernelName: "CocaNllGrad",
+    backendName,
+    kernelFunc: ({ inputs, backend }) => {
+      const { logits, labels, dy } = inputs as Record<"logits" | "labels" | "dy", tf.TensorInfo>;
+      const b = backend as unknown as CpuLike;
+      const x = b.data.get(logits.dataId).values, y = b.data.get(labels.dataId).values;
+      const d = b.data.get(dy.dataId).values;
+      const [N, V] = logits.shape;
+      const out = new Float32Array(N * V);
+      for (let r = 0; r < N; r++) {
+        const o = r * V, g = d[r];
+        if (g === 0) continue;
+        let max = -Infinity;
+        for (let j = 0; j < V; j++) if (x[o + j] > max) max = x[o + j];
+        let sum = 0;
+        for (let j = 0; j < V; j++) {
+          const e = Math.exp(x[o + j] - max);
+          out[o + j] = e;
+          sum += e;
+        }
+        const scale = g / sum;
+        for (let j = 0; j < V; j++) out[o + j] *= scale;
+        out[o + y[r]] -= g;
+      }
+      return b.makeTensorInfo([N, V], "float32", out);
+    },
+  });
+}
+
+/**
+ * Whether the active backend has the fused cross-entropy.
+ *
+ * @example
+ * ```ts
+ * import { hasFusedNll } from "./xent_kernel.ts";
+ * console.log(hasFusedNll());
+ * ```
+ */
+export function hasFusedNll(): boolean {
+  return tf.getKernel("CocaNll", tf.getBackend()) !== undefined;
+}
+
+/**
+ * Per-row `-log softmax(logits)[label]` `(N)` for `logits (N, V)`, int32
+ * `labels (N)`; differentiable in `logits`.
+ *
+ * @example
+ * ```ts ignore
+ * const nll = fusedNll(logits, labels);
+ * ```
+ */
+export function fusedNll(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  const op = tf.customGrad(
+    // deno-lint-ignore no-explicit-any
+    ((x: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([x]);
+      const value = tf.engine().runKernel(
+        "CocaNll",
+        { logits: x, labels } as unknown as tf.NamedTensorMap,
+      ) as tf.Tensor;
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(
+          "CocaNllGrad",
+          { logits: saved[0], labels, dy } as unknown as tf.NamedTensorMap,
+        ) as tf.Tensor;
+      return { value, gradFunc };
+    }) as any,
+  ) as unknown as (x: tf.Tensor) => tf.Tensor1D;
+  return op(logits);
+}
