@@ -96,7 +96,8 @@ async function readText(path: string, what: string): Promise<string> {
 }
 
 /**
- * Read and check a checkpoint folder's `config.json`.
+ * Read and check a checkpoint folder's `config.json` (`modelOnly`: only `model` is required, as
+ * for captioning; otherwise `data` and `textLength` too).
  *
  * @throws {Deno.errors.NotFound} when the folder or file is missing;
  *   {@linkcode SyntaxError}/{@linkcode TypeError} for malformed contents.
@@ -106,7 +107,10 @@ async function readText(path: string, what: string): Promise<string> {
  * console.log(config.textLength);
  * ```
  */
-export async function readCheckpointConfig(dir: string): Promise<CheckpointConfig> {
+export async function readCheckpointConfig(
+  dir: string,
+  opts: { modelOnly?: boolean } = {},
+): Promise<CheckpointConfig> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(dir);
@@ -138,6 +142,7 @@ export async function readCheckpointConfig(dir: string): Promise<CheckpointConfi
       }`,
     );
   }
+  if (opts.modelOnly) return json as CheckpointConfig;
   if (!isObject(json.data) || typeof json.data.name !== "string") {
     throw new TypeError(
       `expected "data": {"name": ..., ...} in ${path}, found ${JSON.stringify(json.data)}`,
@@ -163,8 +168,11 @@ export async function readCheckpointConfig(dir: string): Promise<CheckpointConfi
  * const dataset = await loadDataset(config.data);
  * ```
  */
-export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
-  const config = await readCheckpointConfig(dir);
+export async function loadCheckpoint(
+  dir: string,
+  opts: { modelOnly?: boolean } = {},
+): Promise<LoadedCheckpoint> {
+  const config = await readCheckpointConfig(dir, opts);
   const tokenizer = Tokenizer.fromJSON(await readText(`${dir}/tokenizer.json`, "the tokenizer"));
   const weights = `${dir}/weights.safetensors`;
   try {

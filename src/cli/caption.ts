@@ -12,8 +12,8 @@
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { setupBackend } from "../backend.ts";
-import { CoCa } from "../coca.ts";
-import type { CoCaConfig, ViTConfig } from "../config.ts";
+import type { CoCa } from "../coca.ts";
+import { loadCheckpoint } from "../checkpoint_load.ts";
 import { decodeImage, toModelImage } from "../data/image.ts";
 import {
   DECODE_STRATEGIES,
@@ -22,9 +22,8 @@ import {
   type GenerateOptions,
   resolveGenerateOptions,
 } from "../generate.ts";
-import { Tokenizer } from "../text/tokenizer.ts";
-import { SimpleViT } from "../vit.ts";
-import { loadWeights } from "../weights/io.ts";
+import type { Tokenizer } from "../text/tokenizer.ts";
+import type { SimpleViT } from "../vit.ts";
 
 /** The usage line printed by `--help` and after argument errors. */
 export const CAPTION_USAGE: string =
@@ -45,24 +44,9 @@ export interface CaptionCheckpoint {
   imageSize: number;
 }
 
-async function readText(path: string, what: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (e) {
-    throw new CaptionCliError(`cannot read the ${what} ${path}: ${(e as Error).message}`);
-  }
-}
-
-function parseJson(text: string, path: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new CaptionCliError(`expected JSON in ${path}, found: ${(e as Error).message}`);
-  }
-}
-
 /**
- * Load `config.json`, `weights.safetensors` and `tokenizer.json` from `dir`.
+ * Load `config.json`, `weights.safetensors` and `tokenizer.json` from `dir`
+ * (through `loadCheckpoint`), for square RGB images.
  *
  * @throws {CaptionCliError} naming the directory or file that is missing or malformed.
  * @example
@@ -72,57 +56,20 @@ function parseJson(text: string, path: string): unknown {
  * ```
  */
 export async function loadCaptionCheckpoint(dir: string): Promise<CaptionCheckpoint> {
-  let info: Deno.FileInfo;
+  let loaded;
   try {
-    info = await Deno.stat(dir);
+    loaded = await loadCheckpoint(dir, { modelOnly: true });
   } catch (e) {
-    throw new CaptionCliError(
-      `cannot open the checkpoint directory ${dir}: ${(e as Error).message}`,
-    );
+    throw new CaptionCliError(`cannot load checkpoint: ${(e as Error).message}`);
   }
-  if (!info.isDirectory) {
-    throw new CaptionCliError(`expected a checkpoint directory, found a file: ${dir}`);
-  }
-  const configPath = `${dir}/config.json`;
-  const config = parseJson(await readText(configPath, "checkpoint config"), configPath) as {
-    model?: { vit?: ViTConfig; coca?: CoCaConfig };
-  };
-  const vitConfig = config?.model?.vit, cocaConfig = config?.model?.coca;
-  if (typeof vitConfig !== "object" || typeof cocaConfig !== "object") {
-    throw new CaptionCliError(
-      `expected ${configPath} to hold { model: { vit: {...}, coca: {...} } }, found keys ${
-        JSON.stringify(Object.keys(config?.model ?? config ?? {}))
-      }`,
-    );
-  }
-  const tokPath = `${dir}/tokenizer.json`;
-  const tokenizer = Tokenizer.fromJSON(parseJson(await readText(tokPath, "tokenizer"), tokPath));
-  let vit: SimpleViT, model: CoCa;
-  try {
-    vit = new SimpleViT(vitConfig);
-    model = new CoCa({ ...cocaConfig, imgEncoder: vit });
-  } catch (e) {
-    throw new CaptionCliError(`bad model config in ${configPath}: ${(e as Error).message}`);
-  }
+  const { model, tokenizer } = loaded;
+  const vit = model.imgEncoder as SimpleViT;
   const [h, w] = vit.config.imageSize;
   if (h !== w || vit.config.channels !== 3) {
     model.dispose();
     throw new CaptionCliError(
-      `expected a ViT for square RGB images, found imageSize [${h}, ${w}] and ${vit.config.channels} channels in ${configPath}`,
+      `expected a ViT for square RGB images, found imageSize [${h}, ${w}] and ${vit.config.channels} channels in ${dir}/config.json`,
     );
-  }
-  if (tokenizer.vocabSize > model.config.numTokens) {
-    model.dispose();
-    throw new CaptionCliError(
-      `expected the tokenizer's ${tokenizer.vocabSize} ids to fit the model's numTokens ${model.config.numTokens} (${dir})`,
-    );
-  }
-  const weightsPath = `${dir}/weights.safetensors`;
-  try {
-    await loadWeights(model, weightsPath);
-  } catch (e) {
-    model.dispose();
-    throw new CaptionCliError(`cannot load weights ${weightsPath}: ${(e as Error).message}`);
   }
   return { model: model.eval(), tokenizer, imageSize: h };
 }
