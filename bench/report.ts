@@ -14,6 +14,7 @@
  */
 import { type BenchCase, CASES } from "./cases.ts";
 import { MODEL_CASES } from "./model_cases.ts";
+import { MODULE_CASES } from "./module_cases.ts";
 import type { Sidecar, SidecarEntry } from "./harness.ts";
 
 /** One row of the report: a case on a backend. */
@@ -381,7 +382,7 @@ if (import.meta.main) {
   const backends: MachineInfo["backends"] = {};
   for (const s of sidecars) Object.assign(backends, s.backends);
   const machine = await machineInfo(bench.runtime ?? `Deno ${Deno.version.deno}`, backends);
-  const rows = buildRows(bench, sidecars, [...CASES, ...MODEL_CASES]);
+  const rows = buildRows(bench, sidecars, [...CASES, ...MODULE_CASES, ...MODEL_CASES]);
   const when = new Date().toISOString();
   await Deno.mkdir(outDir, { recursive: true });
   await Deno.writeTextFile(
