@@ -1,6 +1,8 @@
 /**
- * CoCa (Contrastive Captioners) on TensorFlow.js for Deno: the model, weights
- * I/O and backend setup.
+ * CoCa (Contrastive Captioners) on TensorFlow.js for Deno: backend setup, the
+ * model (SimpleViT + CoCa, parity with lucidrains/CoCa-pytorch), weights I/O,
+ * training (AdamW, trainer, checkpoints), tokenizer and datasets, evaluation,
+ * caption generation, and the `plot` and `sweep` namespaces.
  *
  * @example
  * ```ts
