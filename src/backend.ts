@@ -18,6 +18,7 @@ import { registerBlasBackend } from "./backends/blas.ts";
 import { registerAdamWKernel } from "./backends/adamw_kernel.ts";
 import { registerSwiGLUKernels } from "./backends/swiglu_kernel.ts";
 import { registerXentKernels } from "./backends/xent_kernel.ts";
+import { registerLayerNormKernels } from "./backends/layernorm_kernel.ts";
 
 /**
  * A backend name that {@linkcode setupBackend} accepts. `blas` is the tfjs cpu
@@ -149,6 +150,7 @@ function register(): void {
     registerAdamWKernel("blas");
     registerSwiGLUKernels("blas");
     registerXentKernels("blas");
+    registerLayerNormKernels("blas");
   } else blasUnavailable = blas.reason;
 }
 

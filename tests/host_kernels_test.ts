@@ -111,3 +111,25 @@ Deno.test("fused cross-entropy (blas) matches the log-softmax form (cpu) in valu
     assert.ok(d < 1e-5, `output ${i} differs by ${d}`);
   }
 });
+
+Deno.test("fused layer norm (blas) matches the moments form (cpu) in value and all three gradients", async () => {
+  const { layerNorm } = await import("../src/nn/layers.ts");
+  const f = () => {
+    const x = tf.randomNormal([3, 5, 16], 1, 2, "float32", 21);
+    const g = tf.randomNormal([16], 1, 0.5, "float32", 22);
+    const b = tf.randomNormal([16], 0, 0.5, "float32", 23);
+    const w = tf.randomNormal([3, 5, 16], 0, 1, "float32", 24);
+    const grads = tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) =>
+      layerNorm(xi, gi, bi).mul(w).sum()
+    )([x, g, b]);
+    return [layerNorm(x, g, b), ...grads];
+  };
+  const want = await onBackend("cpu", f);
+  const got = await onBackend("blas", f);
+  const { hasFusedLayerNorm } = await import("../src/backends/layernorm_kernel.ts");
+  assert.ok(hasFusedLayerNorm(), "blas has the fused kernel");
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
+    assert.ok(d < 1e-4, `output ${i} differs by ${d}`);
+  }
+});

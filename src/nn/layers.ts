@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ParamStore } from "./params.ts";
+import { fusedLayerNorm, hasFusedLayerNorm } from "../backends/layernorm_kernel.ts";
 
 /**
  * `y = x Wᵀ (+ b)` with `W` stored `(out, in)` as in PyTorch's `nn.Linear`.
@@ -99,6 +100,7 @@ export function layerNorm(
   shift: tf.Tensor,
   eps = 1e-5,
 ): tf.Tensor {
+  if (hasFusedLayerNorm()) return fusedLayerNorm(x, scale, shift, eps);
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true);
     return x.sub(mean).mul(tf.rsqrt(variance.add(eps))).mul(scale).add(shift);

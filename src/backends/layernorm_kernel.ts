@@ -1,0 +1,149 @@
+/**
+ * Fused layer norm for cpu-family backends: forward and gradient each in one
+ * pass over the rows (the op form — moments, subtract, rsqrt, two multiplies,
+ * add, and their gradients — was 5× slower on `blas` than on wasm).
+ *
+ * `CocaLayerNorm`: inputs `x (..., d)`, `scale (d)`, `shift (d)`, attr `eps` →
+ * `y = (x - mean) / sqrt(var + eps) · scale + shift` (biased variance).
+ * `CocaLayerNormGrad`: inputs `x`, `scale`, `dy` → `[dx, dscale, dshift]`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+interface CpuLike {
+  data: { get(id: unknown): { values: Float32Array } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+}
+
+/**
+ * Register the two kernels for a cpu-family backend (idempotent).
+ *
+ * @example
+ * ```ts
+ * import { registerLayerNormKernels } from "./layernorm_kernel.ts";
+ * registerLayerNormKernels("cpu");
+ * ```
+ */
+export function registerLayerNormKernels(backendName: string): void {
+  if (tf.getKernel("CocaLayerNorm", backendName)) return;
+  tf.registerKernel({
+    kernelName: "CocaLayerNorm",
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, scale, shift } = inputs as Record<"x" | "scale" | "shift", tf.TensorInfo>;
+      const { eps } = attrs as unknown as { eps: number };
+      const b = backend as unknown as CpuLike;
+      const xv = b.data.get(x.dataId).values, g = b.data.get(scale.dataId).values;
+      const be = b.data.get(shift.dataId).values;
+      const d = x.shape[x.shape.length - 1], rows = xv.length / d;
+      const y = new Float32Array(xv.length);
+      for (let r = 0; r < rows; r++) {
+        const o = r * d;
+        let mean = 0;
+        for (let j = 0; j < d; j++) mean += xv[o + j];
+        mean /= d;
+        let v = 0;
+        for (let j = 0; j < d; j++) {
+          const c = xv[o + j] - mean;
+          v += c * c;
+        }
+        const rstd = 1 / Math.sqrt(v / d + eps);
+        for (let j = 0; j < d; j++) y[o + j] = (xv[o + j] - mean) * rstd * g[j] + be[j];
+      }
+      return b.makeTensorInfo([...x.shape], "float32", y);
+    },
+  });
+  tf.registerKernel({
+    kernelName: "CocaLayerNormGrad",
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, scale, dy } = inputs as Record<"x" | "scale" | "dy", tf.TensorInfo>;
+      const { eps } = attrs as unknown as { eps: number };
+      const b = backend as unknown as CpuLike;
+      const xv = b.data.get(x.dataId).values, g = b.data.get(scale.dataId).values;
+      const dv = b.data.get(dy.dataId).values;
+      const d = x.shape[x.shape.length - 1], rows = xv.length / d;
+      const dx = new Float32Array(xv.length), dg = new Float32Array(d), db = new Float32Array(d);
+      const xhat = new Float32Array(d);
+      for (let r = 0; r < rows; r++) {
+        const o = r * d;
+        let mean = 0;
+        for (let j = 0; j < d; j++) mean += xv[o + j];
+        mean /= d;
+        let v = 0;
+        for (let j = 0; j < d; j++) {
+          const c = xv[o + j] - mean;
+          v += c * c;
+        }
+        const rstd = 1 / Math.sqrt(v / d + eps);
+        let sumG = 0, sumGX = 0;
+        for (let j = 0; j < d; j++) {
+          const xh = (xv[o + j] - mean) * rstd;
+          xhat[j] = xh;
+          const gy = dv[o + j] * g[j];
+          sumG += gy;
+          sumGX += gy * xh;
+          dg[j] += dv[o + j] * xh;
+          db[j] += dv[o + j];
+        }
+        sumG /= d;
+        sumGX /= d;
+        for (let j = 0; j < d; j++) dx[o + j] = rstd * (dv[o + j] * g[j] - sumG - xhat[j] * sumGX);
+      }
+      return [
+        b.makeTensorInfo([...x.shape], "float32", dx),
+        b.makeTensorInfo([d], "float32", dg),
+        b.makeTensorInfo([d], "float32", db),
+      ];
+    },
+  });
+}
+
+/**
+ * Whether the active backend has the fused layer norm.
+ *
+ * @example
+ * ```ts
+ * import { hasFusedLayerNorm } from "./layernorm_kernel.ts";
+ * console.log(hasFusedLayerNorm());
+ * ```
+ */
+export function hasFusedLayerNorm(): boolean {
+  return tf.getKernel("CocaLayerNorm", tf.getBackend()) !== undefined;
+}
+
+/**
+ * Layer norm through the fused kernels, differentiable in `x`, `scale` and `shift`.
+ *
+ * @example
+ * ```ts ignore
+ * const y = fusedLayerNorm(x, gamma, beta, 1e-5);
+ * ```
+ */
+export function fusedLayerNorm(
+  x: tf.Tensor,
+  scale: tf.Tensor,
+  shift: tf.Tensor,
+  eps: number,
+): tf.Tensor {
+  const op = tf.customGrad(
+    // deno-lint-ignore no-explicit-any
+    ((xi: tf.Tensor, g: tf.Tensor, bi: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([xi, g]);
+      const value = tf.engine().runKernel(
+        "CocaLayerNorm",
+        { x: xi, scale: g, shift: bi } as unknown as tf.NamedTensorMap,
+        { eps } as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor;
+      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(
+          "CocaLayerNormGrad",
+          { x: saved[0], scale: saved[1], dy } as unknown as tf.NamedTensorMap,
+          { eps } as unknown as tf.NamedAttrMap,
+        ) as unknown as tf.Tensor[];
+      return { value, gradFunc };
+    }) as any,
+  ) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  return op(x, scale, shift);
+}
