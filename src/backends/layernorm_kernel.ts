@@ -128,7 +128,6 @@ export function fusedLayerNorm(
   eps: number,
 ): tf.Tensor {
   const op = tf.customGrad(
-    // deno-lint-ignore no-explicit-any
     ((xi: tf.Tensor, g: tf.Tensor, bi: tf.Tensor, save: tf.GradSaveFunc) => {
       save([xi, g]);
       const value = tf.engine().runKernel(
@@ -143,7 +142,7 @@ export function fusedLayerNorm(
           { eps } as unknown as tf.NamedAttrMap,
         ) as unknown as tf.Tensor[];
       return { value, gradFunc };
-    }) as any,
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
   ) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
   return op(x, scale, shift);
 }

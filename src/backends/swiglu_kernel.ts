@@ -92,7 +92,6 @@ export function hasFusedSwiGLU(): boolean {
  * ```
  */
 export const fusedSwiGLU: (t: tf.Tensor) => tf.Tensor = tf.customGrad(
-  // deno-lint-ignore no-explicit-any
   ((t: tf.Tensor, save: tf.GradSaveFunc) => {
     save([t]);
     const value = tf.engine().runKernel(
@@ -105,5 +104,5 @@ export const fusedSwiGLU: (t: tf.Tensor) => tf.Tensor = tf.customGrad(
         { t: saved[0], dy } as unknown as tf.NamedTensorMap,
       ) as tf.Tensor;
     return { value, gradFunc };
-  }) as any,
+  }) as unknown as Parameters<typeof tf.customGrad>[0],
 ) as unknown as (t: tf.Tensor) => tf.Tensor;

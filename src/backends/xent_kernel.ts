@@ -99,7 +99,6 @@ export function hasFusedNll(): boolean {
  */
 export function fusedNll(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
   const op = tf.customGrad(
-    // deno-lint-ignore no-explicit-any
     ((x: tf.Tensor, save: tf.GradSaveFunc) => {
       save([x]);
       const value = tf.engine().runKernel(
@@ -112,7 +111,7 @@ export function fusedNll(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D 
           { logits: saved[0], labels, dy } as unknown as tf.NamedTensorMap,
         ) as tf.Tensor;
       return { value, gradFunc };
-    }) as any,
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
   ) as unknown as (x: tf.Tensor) => tf.Tensor1D;
   return op(logits);
 }
