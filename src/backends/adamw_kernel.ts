@@ -13,6 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { cpuOutput, cpuValues } from "./cpu_data.ts";
 
 /** The kernel's name. */
 export const ADAMW_KERNEL = "CocaAdamW";
@@ -28,11 +29,6 @@ export interface AdamWAttrs {
   bc2: number;
   /** Multiplies the gradient first (1 = none). */
   gradScale: number;
-}
-
-interface CpuLike {
-  data: { get(id: unknown): { values: Float32Array } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
 }
 
 /**
@@ -52,9 +48,8 @@ export function registerAdamWKernel(backendName: string): void {
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { p, g, m, v } = inputs as Record<"p" | "g" | "m" | "v", tf.TensorInfo>;
       const a = attrs as unknown as AdamWAttrs;
-      const b = backend as unknown as CpuLike;
-      const pv = b.data.get(p.dataId).values, gv = b.data.get(g.dataId).values;
-      const mv = b.data.get(m.dataId).values, vv = b.data.get(v.dataId).values;
+      const pv = cpuValues(backend, p), gv = cpuValues(backend, g);
+      const mv = cpuValues(backend, m), vv = cpuValues(backend, v);
       const n = pv.length;
       const np = new Float32Array(n), nm = new Float32Array(n), nv = new Float32Array(n);
       const { lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale } = a;
@@ -68,9 +63,9 @@ export function registerAdamWKernel(backendName: string): void {
         np[i] = pv[i] - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - decay * pv[i];
       }
       return [
-        b.makeTensorInfo(p.shape, "float32", np),
-        b.makeTensorInfo(p.shape, "float32", nm),
-        b.makeTensorInfo(p.shape, "float32", nv),
+        cpuOutput(backend, p.shape, np),
+        cpuOutput(backend, p.shape, nm),
+        cpuOutput(backend, p.shape, nv),
       ];
     },
   });
@@ -99,10 +94,9 @@ export function hasFusedAdamW(): boolean {
  * ```
  */
 export function hostGlobalNorm(tensors: readonly tf.Tensor[]): number {
-  const b = tf.backend() as unknown as CpuLike;
   let sum = 0;
   for (const t of tensors) {
-    const v = b.data.get(t.dataId).values;
+    const v = cpuValues(tf.backend(), t);
     for (let i = 0; i < v.length; i++) sum += v[i] * v[i];
   }
   return Math.sqrt(sum);

@@ -7,6 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { cpuOutput, cpuValues } from "./cpu_data.ts";
 
 type Values = Float32Array | Int32Array;
 
@@ -35,14 +36,12 @@ const wasmIO: HostIO = {
 };
 
 const cpuIO: HostIO = {
-  read: (b, t) =>
-    (b as { data: { get(id: unknown): { values: Values } } }).data.get(t.dataId).values,
+  read: cpuValues,
   make: (b, shape, dtype, fill) => {
     const size = shape.reduce((a, c) => a * c, 1);
     const values = dtype === "int32" ? new Int32Array(size) : new Float32Array(size);
     fill(values);
-    return (b as { makeTensorInfo(s: number[], d: tf.DataType, v: Values): tf.TensorInfo })
-      .makeTensorInfo(shape, dtype, values);
+    return cpuOutput(b, shape, values, dtype);
   },
 };
 

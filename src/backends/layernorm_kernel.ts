@@ -10,10 +10,19 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { cpuOutput, cpuValues } from "./cpu_data.ts";
 
-interface CpuLike {
-  data: { get(id: unknown): { values: Float32Array } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+/** Mean and `1 / sqrt(biased variance + eps)` of `xv[o .. o+d)`. */
+function rowStats(xv: ArrayLike<number>, o: number, d: number, eps: number): [number, number] {
+  let mean = 0;
+  for (let j = 0; j < d; j++) mean += xv[o + j];
+  mean /= d;
+  let v = 0;
+  for (let j = 0; j < d; j++) {
+    const c = xv[o + j] - mean;
+    v += c * c;
+  }
+  return [mean, 1 / Math.sqrt(v / d + eps)];
 }
 
 /**
@@ -33,25 +42,16 @@ export function registerLayerNormKernels(backendName: string): void {
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { x, scale, shift } = inputs as Record<"x" | "scale" | "shift", tf.TensorInfo>;
       const { eps } = attrs as unknown as { eps: number };
-      const b = backend as unknown as CpuLike;
-      const xv = b.data.get(x.dataId).values, g = b.data.get(scale.dataId).values;
-      const be = b.data.get(shift.dataId).values;
+      const xv = cpuValues(backend, x), g = cpuValues(backend, scale);
+      const be = cpuValues(backend, shift);
       const d = x.shape[x.shape.length - 1], rows = xv.length / d;
       const y = new Float32Array(xv.length);
       for (let r = 0; r < rows; r++) {
         const o = r * d;
-        let mean = 0;
-        for (let j = 0; j < d; j++) mean += xv[o + j];
-        mean /= d;
-        let v = 0;
-        for (let j = 0; j < d; j++) {
-          const c = xv[o + j] - mean;
-          v += c * c;
-        }
-        const rstd = 1 / Math.sqrt(v / d + eps);
+        const [mean, rstd] = rowStats(xv, o, d, eps);
         for (let j = 0; j < d; j++) y[o + j] = (xv[o + j] - mean) * rstd * g[j] + be[j];
       }
-      return b.makeTensorInfo([...x.shape], "float32", y);
+      return cpuOutput(backend, [...x.shape], y);
     },
   });
   tf.registerKernel({
@@ -60,23 +60,14 @@ export function registerLayerNormKernels(backendName: string): void {
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { x, scale, dy } = inputs as Record<"x" | "scale" | "dy", tf.TensorInfo>;
       const { eps } = attrs as unknown as { eps: number };
-      const b = backend as unknown as CpuLike;
-      const xv = b.data.get(x.dataId).values, g = b.data.get(scale.dataId).values;
-      const dv = b.data.get(dy.dataId).values;
+      const xv = cpuValues(backend, x), g = cpuValues(backend, scale);
+      const dv = cpuValues(backend, dy);
       const d = x.shape[x.shape.length - 1], rows = xv.length / d;
       const dx = new Float32Array(xv.length), dg = new Float32Array(d), db = new Float32Array(d);
       const xhat = new Float32Array(d);
       for (let r = 0; r < rows; r++) {
         const o = r * d;
-        let mean = 0;
-        for (let j = 0; j < d; j++) mean += xv[o + j];
-        mean /= d;
-        let v = 0;
-        for (let j = 0; j < d; j++) {
-          const c = xv[o + j] - mean;
-          v += c * c;
-        }
-        const rstd = 1 / Math.sqrt(v / d + eps);
+        const [mean, rstd] = rowStats(xv, o, d, eps);
         let sumG = 0, sumGX = 0;
         for (let j = 0; j < d; j++) {
           const xh = (xv[o + j] - mean) * rstd;
@@ -92,9 +83,9 @@ export function registerLayerNormKernels(backendName: string): void {
         for (let j = 0; j < d; j++) dx[o + j] = rstd * (dv[o + j] * g[j] - sumG - xhat[j] * sumGX);
       }
       return [
-        b.makeTensorInfo([...x.shape], "float32", dx),
-        b.makeTensorInfo([d], "float32", dg),
-        b.makeTensorInfo([d], "float32", db),
+        cpuOutput(backend, [...x.shape], dx),
+        cpuOutput(backend, [d], dg),
+        cpuOutput(backend, [d], db),
       ];
     },
   });

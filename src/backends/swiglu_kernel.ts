@@ -11,11 +11,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-interface CpuLike {
-  data: { get(id: unknown): { values: Float32Array } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-}
+import { cpuOutput, cpuValues } from "./cpu_data.ts";
 
 /**
  * Register the two kernels for a cpu-family backend (idempotent).
@@ -33,8 +29,7 @@ export function registerSwiGLUKernels(backendName: string): void {
     backendName,
     kernelFunc: ({ inputs, backend }) => {
       const { t } = inputs as { t: tf.TensorInfo };
-      const b = backend as unknown as CpuLike;
-      const tv = b.data.get(t.dataId).values;
+      const tv = cpuValues(backend, t);
       const two = t.shape[t.shape.length - 1], F = two / 2, rows = tv.length / two;
       const out = new Float32Array(rows * F);
       for (let r = 0; r < rows; r++) {
@@ -44,7 +39,7 @@ export function registerSwiGLUKernels(backendName: string): void {
           out[o + j] = tv[base + j] * g / (1 + Math.exp(-g));
         }
       }
-      return b.makeTensorInfo([...t.shape.slice(0, -1), F], "float32", out);
+      return cpuOutput(backend, [...t.shape.slice(0, -1), F], out);
     },
   });
   tf.registerKernel({
@@ -52,8 +47,7 @@ export function registerSwiGLUKernels(backendName: string): void {
     backendName,
     kernelFunc: ({ inputs, backend }) => {
       const { t, dy } = inputs as { t: tf.TensorInfo; dy: tf.TensorInfo };
-      const b = backend as unknown as CpuLike;
-      const tv = b.data.get(t.dataId).values, dv = b.data.get(dy.dataId).values;
+      const tv = cpuValues(backend, t), dv = cpuValues(backend, dy);
       const two = t.shape[t.shape.length - 1], F = two / 2, rows = tv.length / two;
       const dt = new Float32Array(tv.length);
       for (let r = 0; r < rows; r++) {
@@ -65,7 +59,7 @@ export function registerSwiGLUKernels(backendName: string): void {
           dt[base + F + j] = d * x * s * (1 + g * (1 - s));
         }
       }
-      return b.makeTensorInfo([...t.shape], "float32", dt);
+      return cpuOutput(backend, [...t.shape], dt);
     },
   });
 }

@@ -8,11 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-interface CpuLike {
-  data: { get(id: unknown): { values: Float32Array | Int32Array } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-}
+import { cpuOutput, cpuValues } from "./cpu_data.ts";
 
 /**
  * Register `CocaNll` and `CocaNllGrad` for a cpu-family backend (idempotent).
@@ -30,8 +26,7 @@ export function registerXentKernels(backendName: string): void {
     backendName,
     kernelFunc: ({ inputs, backend }) => {
       const { logits, labels } = inputs as { logits: tf.TensorInfo; labels: tf.TensorInfo };
-      const b = backend as unknown as CpuLike;
-      const x = b.data.get(logits.dataId).values, y = b.data.get(labels.dataId).values;
+      const x = cpuValues(backend, logits), y = cpuValues(backend, labels);
       const [N, V] = logits.shape;
       const out = new Float32Array(N);
       for (let r = 0; r < N; r++) {
@@ -42,7 +37,7 @@ export function registerXentKernels(backendName: string): void {
         for (let j = 0; j < V; j++) sum += Math.exp(x[o + j] - max);
         out[r] = Math.log(sum) + max - x[o + y[r]];
       }
-      return b.makeTensorInfo([N], "float32", out);
+      return cpuOutput(backend, [N], out);
     },
   });
   tf.registerKernel({
@@ -50,9 +45,8 @@ export function registerXentKernels(backendName: string): void {
     backendName,
     kernelFunc: ({ inputs, backend }) => {
       const { logits, labels, dy } = inputs as Record<"logits" | "labels" | "dy", tf.TensorInfo>;
-      const b = backend as unknown as CpuLike;
-      const x = b.data.get(logits.dataId).values, y = b.data.get(labels.dataId).values;
-      const d = b.data.get(dy.dataId).values;
+      const x = cpuValues(backend, logits), y = cpuValues(backend, labels);
+      const d = cpuValues(backend, dy);
       const [N, V] = logits.shape;
       const out = new Float32Array(N * V);
       for (let r = 0; r < N; r++) {
@@ -70,7 +64,7 @@ export function registerXentKernels(backendName: string): void {
         for (let j = 0; j < V; j++) out[o + j] *= scale;
         out[o + y[r]] -= g;
       }
-      return b.makeTensorInfo([N, V], "float32", out);
+      return cpuOutput(backend, [N, V], out);
     },
   });
 }

@@ -1,0 +1,46 @@
+/**
+ * Reading inputs and making outputs of custom kernels on cpu-family backends
+ * (`cpu`, `blas`), whose tensors live in JS typed arrays.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+
+/** The part of tfjs's MathBackendCPU that custom kernels use. */
+export interface CpuBackend {
+  data: { get(id: unknown): { values: Float32Array | Int32Array } };
+  makeTensorInfo(
+    shape: number[],
+    dtype: tf.DataType,
+    values: Float32Array | Int32Array,
+  ): tf.TensorInfo;
+}
+
+/**
+ * A kernel input's values (no copy).
+ *
+ * @example
+ * ```ts ignore
+ * const x = cpuValues(backend, inputs.x) as Float32Array;
+ * ```
+ */
+export function cpuValues(backend: unknown, t: tf.TensorInfo): Float32Array | Int32Array {
+  return (backend as CpuBackend).data.get(t.dataId).values;
+}
+
+/**
+ * A kernel output holding `values` (adopted, not copied).
+ *
+ * @example
+ * ```ts ignore
+ * return cpuOutput(backend, [n], new Float32Array(n));
+ * ```
+ */
+export function cpuOutput(
+  backend: unknown,
+  shape: number[],
+  values: Float32Array | Int32Array,
+  dtype: tf.DataType = values instanceof Int32Array ? "int32" : "float32",
+): tf.TensorInfo {
+  return (backend as CpuBackend).makeTensorInfo(shape, dtype, values);
+}
