@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { lossCurves } from "../src/plot/loss_curves.ts";
 import { metricVsSweep, sweepSeriesFromPoints } from "../src/plot/sweep.ts";
 import { throughputChart } from "../src/plot/throughput.ts";
 import type { Figure } from "../src/plot/types.ts";
@@ -26,7 +25,7 @@ import {
   metricDef,
   settings,
   statAt,
-  trialCurves,
+  trialLossFigures,
 } from "./experiment.ts";
 
 const COCA = "train.model.coca";
@@ -118,16 +117,7 @@ function figures(data: ExperimentData): Figure[] {
         yTitle: "steps/s",
       },
     ),
-    lossCurves(trialCurves(exp, data, "contrastiveLoss"), {
-      title: "Contrastive loss per trial (train)",
-      xTitle: "step",
-      yTitle: "contrastive loss",
-    }),
-    lossCurves(trialCurves(exp, data, "captionLoss"), {
-      title: "Caption loss per trial (train)",
-      xTitle: "step",
-      yTitle: "caption loss",
-    }),
+    ...trialLossFigures(exp, data),
   ];
 }
 

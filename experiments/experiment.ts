@@ -6,7 +6,7 @@
  * @module
  */
 import type { Figure } from "../src/plot/types.ts";
-import type { Series } from "../src/plot/loss_curves.ts";
+import { lossCurves, type Series } from "../src/plot/loss_curves.ts";
 import { groupBy, type GroupStats, type TrialResult } from "../src/sweep/results.ts";
 import type { SweepSpec } from "../src/sweep/spec.ts";
 import type { JsonObject, JsonValue } from "../src/sweep/json.ts";
@@ -284,6 +284,25 @@ export function trialCurves(exp: Experiment, data: ExperimentData, metric: strin
       steps: lines.map((l) => l.step),
       values: lines.map((l) => l.metrics[metric] as number),
     };
+  });
+}
+
+/**
+ * The contrastive- and caption-loss curves of every trial (train lines), as two figures.
+ *
+ * @example
+ * ```ts ignore
+ * figures.push(...trialLossFigures(experiment, data));
+ * ```
+ */
+export function trialLossFigures(exp: Experiment, data: ExperimentData): Figure[] {
+  return (["contrastiveLoss", "captionLoss"] as const).map((metric) => {
+    const label = metric === "captionLoss" ? "caption loss" : "contrastive loss";
+    return lossCurves(trialCurves(exp, data, metric), {
+      title: `${label[0].toUpperCase()}${label.slice(1)} per trial (train)`,
+      xTitle: "step",
+      yTitle: label,
+    });
   });
 }
 

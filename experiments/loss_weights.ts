@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { lossCurves } from "../src/plot/loss_curves.ts";
 import { metricVsSweep, sweepSeriesFromPoints } from "../src/plot/sweep.ts";
 import { sweepHeatmap } from "../src/plot/heatmap.ts";
 import type { Figure } from "../src/plot/types.ts";
@@ -24,7 +23,7 @@ import {
   metricDef,
   settings,
   statAt,
-  trialCurves,
+  trialLossFigures,
 } from "./experiment.ts";
 
 const CAPTION = "train.model.coca.captionLossWeight";
@@ -159,16 +158,7 @@ function figures(data: ExperimentData): Figure[] {
     bySeries("test.r1TextToImage"),
     bySeries("test.r1ImageToText"),
     bySeries("test.perplexity"),
-    lossCurves(trialCurves(exp, data, "contrastiveLoss"), {
-      title: "Contrastive loss per trial (train)",
-      xTitle: "step",
-      yTitle: "contrastive loss",
-    }),
-    lossCurves(trialCurves(exp, data, "captionLoss"), {
-      title: "Caption loss per trial (train)",
-      xTitle: "step",
-      yTitle: "caption loss",
-    }),
+    ...trialLossFigures(exp, data),
   ];
 }
 

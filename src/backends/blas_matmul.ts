@@ -193,6 +193,25 @@ function cpuKernel(name: string): tf.KernelFunc {
   return k.kernelFunc;
 }
 
+/** `a · b` (with the attrs' transposes) of two float32 kernel inputs, through OpenBLAS. */
+function product(
+  blas: OpenBlas,
+  backend: CpuBackend,
+  a: TensorInfo,
+  b: TensorInfo,
+  attrs: MatMulAttrs,
+): { values: Float32Array; shape: number[] } {
+  return blasMatMulValues(
+    blas,
+    float32Values(backend, a),
+    a.shape,
+    float32Values(backend, b),
+    b.shape,
+    attrs.transposeA,
+    attrs.transposeB,
+  );
+}
+
 /**
  * Builds the `BatchMatMul` kernel function for a cpu-derived backend.
  *
@@ -212,15 +231,7 @@ export function makeBatchMatMul(blas: OpenBlas): tf.KernelFunc {
     const attrs = args.attrs as unknown as MatMulAttrs;
     if (a.dtype !== "float32" || b.dtype !== "float32") return fallback(args);
     const backend = args.backend as CpuBackend;
-    const r = blasMatMulValues(
-      blas,
-      float32Values(backend, a),
-      a.shape,
-      float32Values(backend, b),
-      b.shape,
-      attrs.transposeA,
-      attrs.transposeB,
-    );
+    const r = product(blas, backend, a, b, attrs);
     return backend.makeTensorInfo(r.shape, "float32", r.values);
   };
 }
@@ -274,15 +285,7 @@ export function makeFusedMatMul(blas: OpenBlas): tf.KernelFunc {
     const attrs = args.attrs as unknown as MatMulAttrs;
     if (a.dtype !== "float32" || b.dtype !== "float32") return fallback(args);
     const backend = args.backend as CpuBackend;
-    const r = blasMatMulValues(
-      blas,
-      float32Values(backend, a),
-      a.shape,
-      float32Values(backend, b),
-      b.shape,
-      attrs.transposeA,
-      attrs.transposeB,
-    );
+    const r = product(blas, backend, a, b, attrs);
     const v = r.values;
     const n = r.shape[r.shape.length - 1];
     let biasDone = bias === undefined;
