@@ -52,16 +52,3 @@ function backendDetail(name: string): string {
   }
   return name;
 }
-
-/**
- * The WebGPU adapter description seen by the last webgpu start ("" if it never started).
- *
- * @example
- * ```ts
- * import { webgpuAdapterDescription } from "./backend_setup.ts";
- * console.log(webgpuAdapterDescription());
- * ```
- */
-export function webgpuAdapterDescription(): string {
-  return webgpuDescription;
-}

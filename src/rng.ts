@@ -45,13 +45,4 @@ export class Rng {
     }
     return idx.slice(0, k);
   }
-
-  /** Shuffle `items` in place and return it. */
-  shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      [items[i], items[j]] = [items[j], items[i]];
-    }
-    return items;
-  }
 }
