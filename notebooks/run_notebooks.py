@@ -295,26 +295,54 @@ def check_page(chromium: str, html: Path, png: Path, expected: int, timeout: flo
             cdp.close()
 
 
+def is_stream_corruption(error: BaseException) -> bool:
+    """Whether an error means the kernel's ZMQ message stream was corrupted, not the code failed.
+
+    The Deno 2.9 kernel writes iopub messages from two tasks without a lock; when their frames
+    interleave, jupyter_client rejects the result ("Invalid Signature") or cannot parse it.
+    """
+    text = str(error)
+    return (
+        (isinstance(error, ValueError) and ("Signature" in text or "Unsigned Message" in text))
+        or isinstance(error, (json.JSONDecodeError, UnicodeDecodeError))
+    )
+
+
+def execute(path: Path, args, result: Result):
+    """Executes the notebook with a fresh kernel; re-runs it when the kernel's stream broke."""
+    for attempt in range(1, args.retries + 2):
+        nb = nbformat.read(path, as_version=4)
+        kernel = nb.metadata.get("kernelspec", {}).get("name", "deno")
+        client = LateOutputClient(
+            nb,
+            timeout=args.timeout,
+            iopub_timeout=max(30, int(args.grace * 4)),
+            kernel_name=kernel,
+            resources={"metadata": {"path": str(path.parent)}},
+            record_timing=False,
+        )
+        client.late_output_grace = args.grace
+        try:
+            client.execute()
+        except CellExecutionError as error:
+            result.errors.append(f"cell error: {str(error).strip().splitlines()[-1]}")
+        except Exception as error:  # kernel start failures, timeouts, dead kernels, bad frames
+            message = f"{type(error).__name__}: {error}"
+            if is_stream_corruption(error) and attempt <= args.retries:
+                result.warnings.append(
+                    f"attempt {attempt}: the kernel's message stream was corrupted ({message}; "
+                    "a known Deno kernel race on iopub); re-running with a fresh kernel"
+                )
+                continue
+            result.errors.append(message)
+        return nb
+    raise AssertionError("unreachable")
+
+
 def run_notebook(path: Path, args, chromium: str | None) -> Result:
     result = Result(notebook=path)
     start = time.monotonic()
-    nb = nbformat.read(path, as_version=4)
-    kernel = nb.metadata.get("kernelspec", {}).get("name", "deno")
-    client = LateOutputClient(
-        nb,
-        timeout=args.timeout,
-        iopub_timeout=max(30, int(args.grace * 4)),
-        kernel_name=kernel,
-        resources={"metadata": {"path": str(path.parent)}},
-        record_timing=False,
-    )
-    client.late_output_grace = args.grace
-    try:
-        client.execute()
-    except CellExecutionError as error:
-        result.errors.append(f"cell error: {str(error).strip().splitlines()[-1]}")
-    except Exception as error:  # kernel start failures, timeouts, dead kernels
-        result.errors.append(f"{type(error).__name__}: {error}")
+    nb = execute(path, args, result)
 
     out_path = Path(args.output_dir) / path.name if args.output_dir else path
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -364,6 +392,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
     parser.add_argument("--grace", type=float, default=1.0,
                         help="seconds of iopub silence that end a cell after idle (default 1)")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="re-runs of a notebook whose kernel message stream got corrupted "
+                             "(default 2)")
     parser.add_argument("--page-timeout", type=float, default=30.0,
                         help="seconds to wait for plots to draw in Chromium (default 30)")
     parser.add_argument("--width", type=int, default=1280, help="screenshot width (default 1280)")

@@ -7,9 +7,12 @@ import {
   figureHtml,
   imageGrid,
   inJupyter,
+  jupyterSettleMs,
   lossCurves,
   metricVsSweep,
   PLOTLY_MIME,
+  plotlyGzipBase64,
+  plotlyLoaderTag,
   plotlySource,
   seriesFromRows,
   show,
@@ -238,11 +241,34 @@ Deno.test("bundle carries plotly JSON and an HTML fallback with plotly.js when a
   assert.equal(count(withJs["text/html"], "<script data-plotly-version"), 1);
   assert.match(withJs["text/html"], /Plotly\.newPlot/);
   assert.match(withJs["text/plain"], /1 trace/);
+  assert.match(withJs["text/html"], /data-encoding="gzip\+base64"/);
+  assert.ok(withJs["text/html"].length < 2_200_000, `${withJs["text/html"].length} chars`);
   const withoutJs = bundle(bar, { includePlotly: false, id: "fig-a" });
   assert.equal(count(withoutJs["text/html"], "data-plotly-version"), 0);
   assert.ok(withoutJs["text/html"].length < 10_000);
   assert.match(withoutJs["text/html"], /<div id="fig-a"/);
   assert.deepEqual(Object.keys(withoutJs).sort(), [PLOTLY_MIME, "text/html", "text/plain"].sort());
+});
+
+Deno.test("the notebook loader's gzip + base64 payload inflates to exactly plotly.min.js", async () => {
+  const payload = plotlyGzipBase64();
+  assert.ok(plotlyLoaderTag().includes(`atob("${payload}")`));
+  const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
+  const inflated = await new Response(
+    new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip")),
+  ).text();
+  const source = await Deno.readTextFile(
+    new URL(import.meta.resolve("plotly.js-dist-min/plotly.min.js")),
+  );
+  assert.equal(inflated.length, source.length);
+  assert.ok(inflated === source, "inflated text differs from plotly.min.js");
+  assert.ok(payload.length < source.length / 2, `${payload.length} vs ${source.length}`);
+});
+
+Deno.test("jupyterSettleMs grows with the message size", () => {
+  assert.equal(jupyterSettleMs(0), 40);
+  assert.equal(jupyterSettleMs(2_000_000), 140);
+  assert.throws(() => jupyterSettleMs(-1), /expected a byte count/);
 });
 
 Deno.test("figureHtml escapes figure JSON so text cannot close the script", () => {

@@ -4,14 +4,17 @@
  * @module
  */
 
-import { plotlyScriptTag } from "./plotly_js.ts";
+import { plotlyLoaderTag } from "./plotly_js.ts";
 import type { Figure } from "./types.ts";
 
 /** Options for {@linkcode figureHtml}. */
 export interface FigureHtmlOptions {
   /** The `id` of the figure's `<div>`. Default: a random unique id. */
   id?: string;
-  /** Put the plotly.js `<script>` before the figure (once per page). Default `false`. */
+  /**
+   * Put a plotly.js loader before the figure (once per page; see `plotlyLoaderTag`: gzip +
+   * base64, 2.0 MB). Default `false`.
+   */
   includePlotly?: boolean;
 }
 
@@ -69,7 +72,7 @@ export function figureHtml(figure: Figure, options: FigureHtmlOptions = {}): str
   }
   draw();
 })();`;
-  return (options.includePlotly ? plotlyScriptTag() : "") +
+  return (options.includePlotly ? plotlyLoaderTag() : "") +
     `<div id="${id}" class="coca-plot" style="width:${width};max-width:100%;height:${height};">` +
     `</div><script>${draw}</script>`;
 }

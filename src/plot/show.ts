@@ -96,6 +96,32 @@ export function inJupyter(): boolean {
 let plotlyShown = false;
 
 /**
+ * How long `show` waits after a Jupyter display of `bytes` characters: 40 ms + 50 ms per MB.
+ *
+ * Why: the Deno 2.9 kernel publishes display messages from a separate task than its `status`
+ * messages and writes both to the iopub socket without a lock, frame by frame. When a cell
+ * ends while a large display is still being written, the `status: idle` frames can land inside
+ * the display's frames; the front end then sees a message with an invalid signature and the
+ * connection's framing is broken for the rest of the session. Waiting before the cell returns
+ * lets the kernel finish writing.
+ *
+ * @example Usage
+ * ```ts
+ * import { jupyterSettleMs } from "./show.ts";
+ * jupyterSettleMs(2_000_000); // 140
+ * ```
+ *
+ * @param bytes The size of the displayed bundle (characters of its JSON).
+ * @returns Milliseconds to wait.
+ */
+export function jupyterSettleMs(bytes: number): number {
+  if (!(bytes >= 0)) {
+    throw new RangeError(`jupyterSettleMs: expected a byte count >= 0, found ${bytes}`);
+  }
+  return 40 + Math.round(bytes / 20_000);
+}
+
+/**
  * Shows a figure. Inside the Deno Jupyter kernel it displays the figure's MIME bundle (see
  * {@linkcode bundle}) and resolves to `undefined`; elsewhere it writes a standalone offline HTML
  * page (see `toHtml`) and resolves to the file's path.
@@ -115,8 +141,11 @@ export async function show(figure: Figure, options: ShowOptions = {}): Promise<s
   if (inJupyter()) {
     const include = options.includePlotly ?? "auto";
     const includePlotly = include === "auto" ? !plotlyShown : include;
-    await Deno.jupyter.display(bundle(figure, { includePlotly }), { raw: true });
+    const mimeBundle = bundle(figure, { includePlotly });
+    await Deno.jupyter.display(mimeBundle, { raw: true });
     if (includePlotly) plotlyShown = true;
+    const bytes = mimeBundle["text/html"].length + JSON.stringify(mimeBundle[PLOTLY_MIME]).length;
+    await new Promise((resolve) => setTimeout(resolve, jupyterSettleMs(bytes)));
     return undefined;
   }
   const path = options.path ??
