@@ -266,8 +266,8 @@ Deno.test("the notebook loader's gzip + base64 payload inflates to exactly plotl
 });
 
 Deno.test("jupyterSettleMs grows with the message size", () => {
-  assert.equal(jupyterSettleMs(0), 40);
-  assert.equal(jupyterSettleMs(2_000_000), 140);
+  assert.equal(jupyterSettleMs(0), 60);
+  assert.equal(jupyterSettleMs(2_000_000), 260);
   assert.throws(() => jupyterSettleMs(-1), /expected a byte count/);
 });
 

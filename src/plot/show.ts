@@ -96,7 +96,7 @@ export function inJupyter(): boolean {
 let plotlyShown = false;
 
 /**
- * How long `show` waits after a Jupyter display of `bytes` characters: 40 ms + 50 ms per MB.
+ * How long `show` waits after a Jupyter display of `bytes` characters: 60 ms + 100 ms per MB.
  *
  * Why: the Deno 2.9 kernel publishes display messages from a separate task than its `status`
  * messages and writes both to the iopub socket without a lock, frame by frame. When a cell
@@ -108,7 +108,7 @@ let plotlyShown = false;
  * @example Usage
  * ```ts
  * import { jupyterSettleMs } from "./show.ts";
- * jupyterSettleMs(2_000_000); // 140
+ * jupyterSettleMs(2_000_000); // 260
  * ```
  *
  * @param bytes The size of the displayed bundle (characters of its JSON).
@@ -118,7 +118,7 @@ export function jupyterSettleMs(bytes: number): number {
   if (!(bytes >= 0)) {
     throw new RangeError(`jupyterSettleMs: expected a byte count >= 0, found ${bytes}`);
   }
-  return 40 + Math.round(bytes / 20_000);
+  return 60 + Math.round(bytes / 10_000);
 }
 
 /**
