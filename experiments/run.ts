@@ -64,12 +64,53 @@ export function defaultOutDir(name: string, mode: Mode): string {
   return `runs/experiments/${name}${mode === "full" ? "" : `-${mode}`}`;
 }
 
+/** The repository's folder of committed study results, `experiments/results/`. */
+export const RESULTS_ROOT: string = fileURLToPath(new URL("./results/", import.meta.url));
+
+/** A committed results database and the mode of the study that produced it. */
+export interface CommittedResults {
+  /** Path of `results.sqlite`. */
+  dbPath: string;
+  /** `"full"` or `"quick"`. */
+  mode: Mode;
+}
+
+/**
+ * The committed results of a study, named like the run folders: `<root>/<name>` for the full
+ * study, `<root>/<name>-quick` for the quick one. The full study wins when both exist.
+ *
+ * @example
+ * ```ts
+ * import { committedResults } from "./run.ts";
+ * const found = committedResults("depth");
+ * // found?.mode === "full" once the full study is committed, "quick" before
+ * ```
+ *
+ * @param name The study's name.
+ * @param root Where to look. Default {@linkcode RESULTS_ROOT}.
+ * @returns The database and its mode, or `undefined` when neither is committed.
+ */
+export function committedResults(
+  name: string,
+  root: string = RESULTS_ROOT,
+): CommittedResults | undefined {
+  for (const mode of ["full", "quick"] as const) {
+    const dbPath = join(root, `${name}${mode === "full" ? "" : `-${mode}`}`, RESULTS_DB);
+    try {
+      if (Deno.statSync(dbPath).isFile) return { dbPath, mode };
+    } catch {
+      // not committed in this mode
+    }
+  }
+  return undefined;
+}
+
 /**
  * The trials and their metric lines from a results database.
  *
  * @example
  * ```ts ignore
- * const data = loadExperimentData("../experiments/results/depth/results.sqlite");
+ * const data = loadExperimentData("../experiments/results/depth-quick/results.sqlite");
  * ```
  */
 export function loadExperimentData(dbPath: string): ExperimentData {
@@ -116,18 +157,21 @@ export function summaryMarkdown(exp: Experiment, data: ExperimentData): string {
     "## Findings",
     "",
   ];
-  if (done.length) lines.push(...exp.findings(data).map((f) => `- ${f}`));
   const seedCounts = new Map<string, number>();
   for (const r of done) {
     const key = JSON.stringify(r.overrides);
     seedCounts.set(key, (seedCounts.get(key) ?? 0) + 1);
   }
-  if (done.length && Math.max(...seedCounts.values()) === 1 && Number.isFinite(images)) {
-    lines.push(
-      `- one seed per setting: no error bars, and a recall difference of one image is ` +
-        `${(1 / images).toFixed(3)}; treat small differences as noise`,
-    );
-  } else lines.push("- no trial finished: nothing to report");
+  if (!done.length) lines.push("- no trial finished: nothing to report");
+  else {
+    lines.push(...exp.findings(data).map((f) => `- ${f}`));
+    if (Math.max(...seedCounts.values()) === 1 && Number.isFinite(images)) {
+      lines.push(
+        `- one seed per setting: no error bars, and a recall difference of one image is ` +
+          `${(1 / images).toFixed(3)}; treat small differences as noise`,
+      );
+    }
+  }
   for (const r of failed) {
     lines.push(`- trial \`${r.id}\` failed: ${(r.error ?? "").split("\n")[0].slice(0, 200)}`);
   }

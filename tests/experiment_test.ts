@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { loadResults, loadSteps, type TrialResult } from "../src/sweep/mod.ts";
 import { getPath } from "../src/sweep/path.ts";
-import { EXPERIMENTS, METRICS } from "../experiments/mod.ts";
+import {
+  committedResults,
+  EXPERIMENTS,
+  loadExperimentData,
+  METRICS,
+  summaryMarkdown,
+} from "../experiments/mod.ts";
 
 const CLI = resolve("src/cli/experiment.ts");
 
@@ -159,4 +165,45 @@ Deno.test("experiment CLI: an unknown name or bad option is an error naming what
   const c = await runCli("depth", "--tiny", "--concurrency", "0");
   assert.equal(c.code, 2);
   assert.match(c.err, /expected --concurrency to be a positive integer, found 0/);
+});
+
+Deno.test("committedResults prefers the full study, falls back to quick, else undefined", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    assert.equal(committedResults("depth", root), undefined);
+    await Deno.mkdir(`${root}/depth-quick`);
+    await Deno.writeTextFile(`${root}/depth-quick/results.sqlite`, "");
+    assert.deepEqual(committedResults("depth", root), {
+      dbPath: `${root}/depth-quick/results.sqlite`,
+      mode: "quick",
+    });
+    await Deno.mkdir(`${root}/depth`);
+    await Deno.writeTextFile(`${root}/depth/results.sqlite`, "");
+    assert.equal(committedResults("depth", root)?.mode, "full");
+    assert.equal(committedResults("depth_other", root), undefined);
+    // Every study the notebooks read has committed results in the repository.
+    for (const name of Object.keys(EXPERIMENTS)) assert.ok(committedResults(name), name);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("summaryMarkdown: findings for one seed and for three, and an empty sweep says so", () => {
+  const exp = EXPERIMENTS.patch_dropout;
+  const quick = summaryMarkdown(
+    exp,
+    loadExperimentData("experiments/results/patch_dropout-quick/results.sqlite"),
+  );
+  assert.match(quick, /one seed per setting/);
+  assert.doesNotMatch(quick, /no trial finished/);
+  const full = summaryMarkdown(
+    exp,
+    loadExperimentData("experiments/results/patch_dropout/results.sqlite"),
+  );
+  assert.match(full, /seeds 0, 1, 2/);
+  assert.match(full, /best R@1 t→i: \*\*patchDropout=0\*\*/);
+  assert.doesNotMatch(full, /one seed per setting|no trial finished/);
+  const empty = summaryMarkdown(exp, { rows: [], steps: new Map() });
+  assert.match(empty, /no trial finished: nothing to report/);
+  assert.doesNotMatch(empty, /best /);
 });
