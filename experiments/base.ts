@@ -70,6 +70,57 @@ const TINY_MODEL: TrialConfig["train"]["model"] = {
   },
 };
 
+/** What differs between the modes: model, data sizes, schedule. */
+interface ModeSize {
+  model: TrialConfig["train"]["model"];
+  data: { trainSize: number; valSize: number; testSize: number; heldoutSize: number };
+  vocabSize: number;
+  textLength: number;
+  batchSize: number;
+  steps: number;
+  schedule: { warmupSteps: number; minLrRatio: number };
+  evalEvery: number;
+  logEvery: number;
+  eval?: { batchSize: number };
+}
+
+const SIZES: Record<Mode, ModeSize> = {
+  full: {
+    model: MODEL,
+    data: { trainSize: 4000, valSize: 128, testSize: 256, heldoutSize: 256 },
+    vocabSize: 384,
+    textLength: 16,
+    batchSize: 32,
+    steps: 600,
+    schedule: { warmupSteps: 50, minLrRatio: 0.05 },
+    evalEvery: 100,
+    logEvery: 10,
+  },
+  quick: {
+    model: MODEL,
+    data: { trainSize: 1280, valSize: 64, testSize: 128, heldoutSize: 128 },
+    vocabSize: 384,
+    textLength: 16,
+    batchSize: 32,
+    steps: 80,
+    schedule: { warmupSteps: 10, minLrRatio: 0.05 },
+    evalEvery: 40,
+    logEvery: 5,
+  },
+  tiny: {
+    model: TINY_MODEL,
+    data: { trainSize: 16, valSize: 8, testSize: 16, heldoutSize: 16 },
+    vocabSize: 300,
+    textLength: 12,
+    batchSize: 8,
+    steps: 3,
+    schedule: { warmupSteps: 1, minLrRatio: 0.1 },
+    evalEvery: 0,
+    logEvery: 1,
+    eval: { batchSize: 16 },
+  },
+};
+
 /**
  * The base trial config of a mode on `backend` (a fresh copy each call). Experiments override
  * model settings in it through their sweep grid.
@@ -91,66 +142,21 @@ export function baseTrialConfig(mode: Mode, backend: string): TrialConfig {
     checkpointEvery: 0,
     optimizer: { lr: 2e-3, weightDecay: 0.01, clipNorm: 1 },
   };
-  const cfg: TrialConfig = mode === "full"
-    ? {
-      train: {
-        ...common,
-        model: MODEL,
-        data: {
-          name: "shapes",
-          trainSize: 4000,
-          valSize: 128,
-          testSize: 256,
-          heldoutSize: 256,
-          seed: 0,
-        },
-        tokenizer: { vocabSize: 384 },
-        textLength: 16,
-        batchSize: 32,
-        steps: 600,
-        schedule: { warmupSteps: 50, minLrRatio: 0.05 },
-        evalEvery: 100,
-        logEvery: 10,
-      },
-      eval: { splits: ["test", "heldout"] },
-    }
-    : mode === "quick"
-    ? {
-      train: {
-        ...common,
-        model: MODEL,
-        data: {
-          name: "shapes",
-          trainSize: 1280,
-          valSize: 64,
-          testSize: 128,
-          heldoutSize: 128,
-          seed: 0,
-        },
-        tokenizer: { vocabSize: 384 },
-        textLength: 16,
-        batchSize: 32,
-        steps: 80,
-        schedule: { warmupSteps: 10, minLrRatio: 0.05 },
-        evalEvery: 40,
-        logEvery: 5,
-      },
-      eval: { splits: ["test", "heldout"] },
-    }
-    : {
-      train: {
-        ...common,
-        model: TINY_MODEL,
-        data: { name: "shapes", trainSize: 16, valSize: 8, testSize: 16, heldoutSize: 16, seed: 0 },
-        tokenizer: { vocabSize: 300 },
-        textLength: 12,
-        batchSize: 8,
-        steps: 3,
-        schedule: { warmupSteps: 1, minLrRatio: 0.1 },
-        evalEvery: 0,
-        logEvery: 1,
-      },
-      eval: { splits: ["test", "heldout"], batchSize: 16 },
-    };
+  const size = SIZES[mode];
+  const cfg: TrialConfig = {
+    train: {
+      ...common,
+      model: size.model,
+      data: { name: "shapes", ...size.data, seed: 0 },
+      tokenizer: { vocabSize: size.vocabSize },
+      textLength: size.textLength,
+      batchSize: size.batchSize,
+      steps: size.steps,
+      schedule: size.schedule,
+      evalEvery: size.evalEvery,
+      logEvery: size.logEvery,
+    },
+    eval: { splits: ["test", "heldout"], ...size.eval },
+  };
   return structuredClone(cfg);
 }

@@ -251,25 +251,21 @@ def check_page(chromium: str, html: Path, png: Path, expected: int, timeout: flo
             cdp.send("Page.navigate", {"url": html.resolve().as_uri()}, session=session)
             cdp.wait_event("Page.loadEventFired", timeout)
             deadline = time.monotonic() + timeout
-            while True:
-                state = json.loads(
-                    cdp.send(
-                        "Runtime.evaluate",
-                        {"expression": PAGE_STATE_JS, "returnByValue": True},
-                        session=session,
-                    )["result"]["value"]
+            def page_state() -> dict:
+                reply = cdp.send(
+                    "Runtime.evaluate",
+                    {"expression": PAGE_STATE_JS, "returnByValue": True},
+                    session=session,
                 )
+                return json.loads(reply["result"]["value"])
+
+            while True:
+                state = page_state()
                 if state["drawn"] >= expected or state["failed"] or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
             time.sleep(0.5)  # let plotly finish transitions before the screenshot
-            state = json.loads(
-                cdp.send(
-                    "Runtime.evaluate",
-                    {"expression": PAGE_STATE_JS, "returnByValue": True},
-                    session=session,
-                )["result"]["value"]
-            )
+            state = page_state()
             height = max(300, min(int(state["height"]), 16000))
             cdp.send(
                 "Emulation.setDeviceMetricsOverride",

@@ -8,6 +8,7 @@ import {
   type ViTConfig,
 } from "../mod.ts";
 import { trainTokenizer } from "../src/text/tokenizer.ts";
+import { TINY_COCA, TINY_VIT } from "./helpers.ts";
 
 const CLI = new URL("../src/cli/caption.ts", import.meta.url).pathname;
 const DATA = new URL("./fixtures/data/", import.meta.url).pathname;
@@ -18,25 +19,8 @@ const IMAGES = ["red_8x8.png", "gray_6x4.png", "half_transparent_4x4.png"].map((
 async function tinyCheckpoint(): Promise<string> {
   await setupBackend("cpu");
   const tokenizer = trainTokenizer(["a red circle"], { vocabSize: 300 });
-  const vit: ViTConfig = {
-    imageSize: 16,
-    patchSize: 4,
-    dim: 32,
-    depth: 1,
-    heads: 2,
-    dimHead: 16,
-    mlpDim: 64,
-  };
-  const coca: CoCaConfig = {
-    dim: 32,
-    numTokens: tokenizer.vocabSize,
-    unimodalDepth: 1,
-    multimodalDepth: 1,
-    dimHead: 16,
-    heads: 2,
-    numImgQueries: 4,
-    ffMult: 2,
-  };
+  const vit: ViTConfig = TINY_VIT;
+  const coca: CoCaConfig = { ...TINY_COCA, numTokens: tokenizer.vocabSize };
   const dir = await Deno.makeTempDir({ prefix: "coca_ckpt_" });
   const model = new CoCa({ ...coca, imgEncoder: new SimpleViT(vit, { seed: 1 }) }, { seed: 1 });
   await saveWeights(model, `${dir}/weights.safetensors`);

@@ -1,32 +1,15 @@
 import assert from "node:assert/strict";
 import { learningRate, resolveTrainConfig } from "../mod.ts";
+import { trainProgressText } from "../src/cli/progress.ts";
+import { TINY_COCA, TINY_VIT } from "./helpers.ts";
 
 const CLI = new URL("../src/cli/train.ts", import.meta.url).pathname;
 
 function tinyConfig(outDir: string, steps = 12) {
   return {
     model: {
-      vit: {
-        imageSize: 16,
-        patchSize: 4,
-        dim: 32,
-        depth: 1,
-        heads: 2,
-        dimHead: 16,
-        mlpDim: 32,
-        patchDropout: 0.5,
-      },
-      coca: {
-        dim: 32,
-        imageDim: 32,
-        numTokens: 300,
-        unimodalDepth: 1,
-        multimodalDepth: 1,
-        dimHead: 16,
-        heads: 2,
-        numImgQueries: 4,
-        ffMult: 2,
-      },
+      vit: { ...TINY_VIT, mlpDim: 32 },
+      coca: { ...TINY_COCA, numTokens: 300 },
     },
     data: { name: "shapes", trainSize: 40, valSize: 8, testSize: 8, heldoutSize: 8, imageSize: 16 },
     tokenizer: { vocabSize: 300 },
@@ -168,4 +151,25 @@ Deno.test("schedule: linear warmup then cosine to minLrRatio", () => {
   assert.ok(Math.abs(learningRate(60, s) - 5.5e-4) < 1e-12); // half way: mean of lr and min
   assert.ok(Math.abs(learningRate(110, s) - 1e-4) < 1e-12);
   for (let i = 11; i < 111; i++) assert.ok(learningRate(i, s) <= learningRate(i - 1, s));
+});
+
+Deno.test("trainProgressText: speed, ETA and losses, with the learning rate when asked", () => {
+  const p = {
+    step: 5,
+    steps: 10,
+    loss: 3,
+    captionLoss: 2,
+    contrastiveLoss: 1,
+    lr: 1e-3,
+    stepsPerSecond: 2,
+    etaSeconds: 65,
+  };
+  assert.equal(
+    trainProgressText(p),
+    "2.00 step/s ETA 1m05s loss 3.000 (caption 2.000, contrastive 1.000)",
+  );
+  assert.equal(
+    trainProgressText(p, { digits: 1, lr: true }),
+    "2.00 step/s ETA 1m05s loss 3.0 (caption 2.0, contrastive 1.0) lr 1.00e-3",
+  );
 });

@@ -16,7 +16,7 @@ import { generate } from "../generate.ts";
 import { lossCurves } from "../plot/loss_curves.ts";
 import { imageGrid } from "../plot/image_grid.ts";
 import { toHtml } from "../plot/to_html.ts";
-import { formatSeconds, ProgressBar } from "./progress.ts";
+import { formatSeconds, ProgressBar, trainProgressText } from "./progress.ts";
 
 /** The demo's model and run: small enough for about 3 minutes on 2 CPU cores. */
 export const DEMO_CONFIG: TrainConfigInput = {
@@ -92,15 +92,7 @@ await Deno.remove(config.outDir, { recursive: true }).catch(() => {});
 console.log(`demo: training a ${config.steps}-step CoCa on shapes (${config.outDir})`);
 const bar = new ProgressBar();
 const run = await train(config, {
-  onProgress: (p) =>
-    bar.update(
-      p.step,
-      p.steps,
-      `${p.stepsPerSecond.toFixed(2)} step/s ETA ${formatSeconds(p.etaSeconds)} loss ${
-        p.loss.toFixed(3)
-      } ` +
-        `(caption ${p.captionLoss.toFixed(3)}, contrastive ${p.contrastiveLoss.toFixed(3)})`,
-    ),
+  onProgress: (p) => bar.update(p.step, p.steps, trainProgressText(p)),
 });
 bar.done();
 const { model, tokenizer, dataset } = run;

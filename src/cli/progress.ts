@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { TrainProgress } from "../train/trainer.ts";
+
 /**
  * `1m05s`, `3h02m`, `42s`.
  *
@@ -58,4 +60,32 @@ export class ProgressBar {
   done(): void {
     if (this.#tty) Deno.stderr.writeSync(this.#encoder.encode("\n"));
   }
+}
+
+/**
+ * The text after the bar for a training step: speed, ETA, losses and, when asked, the learning
+ * rate.
+ *
+ * @example
+ * ```ts
+ * import { trainProgressText } from "./progress.ts";
+ * const p = { step: 5, steps: 10, loss: 3, captionLoss: 2, contrastiveLoss: 1, lr: 1e-3,
+ *   stepsPerSecond: 2, etaSeconds: 2.5 };
+ * trainProgressText(p, { digits: 1 });
+ * // "2.00 step/s ETA 3s loss 3.0 (caption 2.0, contrastive 1.0)"
+ * ```
+ *
+ * @param p The trainer's progress report.
+ * @param options Digits of the losses (default 3) and whether to show the learning rate.
+ * @returns One line of text.
+ */
+export function trainProgressText(
+  p: TrainProgress,
+  options: { digits?: number; lr?: boolean } = {},
+): string {
+  const d = options.digits ?? 3;
+  return `${p.stepsPerSecond.toFixed(2)} step/s ETA ${formatSeconds(p.etaSeconds)} ` +
+    `loss ${p.loss.toFixed(d)} (caption ${p.captionLoss.toFixed(d)}, ` +
+    `contrastive ${p.contrastiveLoss.toFixed(d)})` +
+    (options.lr ? ` lr ${p.lr.toExponential(2)}` : "");
 }

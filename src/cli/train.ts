@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { resolveTrainConfig, type TrainConfigInput } from "../train/config.ts";
 import { train } from "../train/trainer.ts";
 import { readCheckpoint } from "../train/checkpoint.ts";
-import { formatSeconds, ProgressBar } from "./progress.ts";
+import { ProgressBar, trainProgressText } from "./progress.ts";
 
 const usage =
   "usage: deno task train --config FILE.json [--resume] [--out DIR] [--steps N] [--backend auto|webgpu|wasm|cpu|blas]\n" +
@@ -78,17 +78,7 @@ const bar = new ProgressBar();
 const summary = await train(config, {
   resume: values.resume,
   signal: abort.signal,
-  onProgress: (p) =>
-    bar.update(
-      p.step,
-      p.steps,
-      `${p.stepsPerSecond.toFixed(2)} step/s ETA ${formatSeconds(p.etaSeconds)} loss ${
-        p.loss.toFixed(4)
-      } ` +
-        `(caption ${p.captionLoss.toFixed(4)}, contrastive ${p.contrastiveLoss.toFixed(4)}) lr ${
-          p.lr.toExponential(2)
-        }`,
-    ),
+  onProgress: (p) => bar.update(p.step, p.steps, trainProgressText(p, { digits: 4, lr: true })),
 }).catch((e) => {
   bar.done();
   console.error(`train: ${(e as Error).message}`);
