@@ -19,6 +19,7 @@ import { registerAdamWKernel } from "./backends/adamw_kernel.ts";
 import { registerSwiGLUKernels } from "./backends/swiglu_kernel.ts";
 import { registerXentKernels } from "./backends/xent_kernel.ts";
 import { registerLayerNormKernels } from "./backends/layernorm_kernel.ts";
+import { registerKernelFixes } from "./backends/kernel_fixes.ts";
 
 /**
  * A backend name that {@linkcode setupBackend} accepts. `blas` is the tfjs cpu
@@ -142,6 +143,7 @@ function register(): void {
   if (registered) return;
   registered = true;
   registerGuardedWebGPU();
+  registerKernelFixes();
   setWasmPaths(wasmFilesUrl());
   registerHostKernels("wasm", "wasm");
   const blas = registerBlasBackend();
