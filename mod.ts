@@ -26,7 +26,20 @@ export * from "./src/caption_decoder.ts";
 export * from "./src/weights/safetensors.ts";
 export * from "./src/weights/io.ts";
 export * from "./src/weights/reference.ts";
-export { maxRelErr, PARITY_TOLERANCE, type ParityRow, runParity } from "./src/parity.ts";
+export {
+  FixtureError,
+  maxRelErr,
+  PARITY_TOLERANCE,
+  type ParityRow,
+  runParity,
+} from "./src/parity.ts";
+export {
+  readTrajectoryOptimizer,
+  runTrajectory,
+  TRAJECTORY_TOLERANCE,
+  type TrajectoryOptimizer,
+} from "./src/trajectory.ts";
+export { type FixtureKind, runFixture } from "./src/fixture.ts";
 export * from "./src/train/optimizer.ts";
 export * from "./src/train/step.ts";
 export { hostIds, idsTensor } from "./src/host_ids.ts";

@@ -36,7 +36,6 @@ export interface AdamWState {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
-import { fusedAdamW, hasFusedAdamW } from "../backends/adamw_kernel.ts";
  * import { AdamW } from "./optimizer.ts";
  * const w = tf.variable(tf.ones([2, 2]));
  * const opt = new AdamW([w], { lr: 0.1 });
@@ -159,7 +158,6 @@ export class AdamW {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
-import { fusedAdamW, hasFusedAdamW } from "../backends/adamw_kernel.ts";
  * import { clipByGlobalNorm } from "./optimizer.ts";
  * const { grads, norm } = clipByGlobalNorm([tf.tensor1d([3, 4])], 1);
  * norm.print(); // 5
