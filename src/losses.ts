@@ -14,7 +14,6 @@ import { fusedNll, hasFusedNll } from "./backends/xent_kernel.ts";
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
-import { fusedNll, hasFusedNll } from "./backends/xent_kernel.ts";
  * import { captionLoss } from "./losses.ts";
  * const loss = captionLoss(tf.zeros([1, 2, 4]), tf.tensor2d([[1, 0]], [1, 2], "int32"), 0);
  * loss.print(); // log(4) ≈ 1.386
@@ -39,7 +38,6 @@ export function captionLoss(logits: tf.Tensor, labels: tf.Tensor, padId: number)
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
-import { fusedNll, hasFusedNll } from "./backends/xent_kernel.ts";
  * import { contrastiveLoss } from "./losses.ts";
  * const z = tf.eye(3);
  * contrastiveLoss(z, z, tf.scalar(1)).print();
@@ -66,7 +64,6 @@ export function contrastiveLoss(
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
-import { fusedNll, hasFusedNll } from "./backends/xent_kernel.ts";
  * import { l2Normalize } from "./losses.ts";
  * l2Normalize(tf.tensor2d([[3, 4]])).print(); // [[0.6, 0.8]]
  * ```

@@ -12,7 +12,6 @@ import { fusedSwiGLU, hasFusedSwiGLU } from "../backends/swiglu_kernel.ts";
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
-import { fusedSwiGLU, hasFusedSwiGLU } from "../backends/swiglu_kernel.ts";
  * import { swiglu } from "./feedforward.ts";
  * console.log(swiglu(tf.ones([2, 8])).shape); // [2, 4]
  * ```
@@ -29,7 +28,6 @@ export function swiglu(t: tf.Tensor): tf.Tensor {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
-import { fusedSwiGLU, hasFusedSwiGLU } from "../backends/swiglu_kernel.ts";
  * import { gelu } from "./feedforward.ts";
  * gelu(tf.tensor1d([-1, 0, 1])).print();
  * ```
