@@ -296,6 +296,46 @@ Deno.test("runSweep: failing trials are recorded with stderr tail, the sweep goe
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("runSweep: a trial that crashes after a valid final.json is failed, signal named", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sweep_crash_" });
+  const outDir = join(dir, "out");
+  const spec: SweepSpec = {
+    ...fakeSpec(dir, { crashAfterFinalWhenX: 2, crashSignal: "SIGSEGV" }),
+    grid: { x: [1, 2], crashSignal: ["SIGSEGV", "SIGABRT"] },
+    seeds: [0],
+  };
+  // The trials run in their own folders, so that a core dump (where enabled) lands there.
+  const summary = await runSweep({
+    spec,
+    outDir,
+    command: (t) => ({
+      cmd: Deno.execPath(),
+      args: ["run", "-A", FAKE_TRIAL, "--config", t.configPath, "--out", t.trialDir],
+      cwd: t.trialDir,
+    }),
+    gitCommit: null,
+  });
+  assert.equal(summary.done, 2);
+  assert.equal(summary.failed, 2);
+  const rows = loadResults(summary.dbPath);
+  for (const [signal, code] of [["SIGSEGV", 139], ["SIGABRT", 134]] as const) {
+    const row = rows.find((r) => r.config.x === 2 && r.config.crashSignal === signal)!;
+    assert.equal(row.status, "failed");
+    assert.equal(row.final, null, "a crashed trial's final.json is not recorded");
+    assert.match(
+      row.error!,
+      new RegExp(
+        `^trial killed by signal ${signal} \\(exit code ${code}\\) after writing a valid ` +
+          `final\\.json \\(not recorded\\)\n--- stderr \\(tail\\) ---\n`,
+      ),
+    );
+    assert.match(row.error!, new RegExp(`fake trial: crashing with ${signal} after final\\.json`));
+    assert.deepEqual(loadSteps(summary.dbPath, row.id).map((s) => s.step), [1, 2, 3]);
+  }
+  assert.ok(rows.filter((r) => r.config.x === 1).every((r) => r.status === "done"));
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("runSweep: a hanging trial is killed at the timeout and recorded failed", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sweep_timeout_" });
   const spec = { ...fakeSpec(dir, { hangFirstAttemptX: 1 }, [1]), seeds: [0] };

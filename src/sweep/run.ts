@@ -414,9 +414,22 @@ async function execTrial(p: {
       };
     }
   }
-  const why = timedOut
+  let why = timedOut
     ? `timed out after ${p.timeoutMs! / 1000} s`
-    : `exited with code ${status.code}${status.signal ? ` (signal ${status.signal})` : ""}`;
+    : status.signal
+    ? `killed by signal ${status.signal} (exit code ${status.code})`
+    : `exited with code ${status.code}`;
+  // A process that crashed after writing a valid final.json (e.g. at exit) still counts as
+  // failed: the crash is a bug to see, and nothing says the results were not affected by it.
+  if (!timedOut && status.signal) {
+    const finalText = await readOptional(join(ctx.trialDir, TRIAL_FILES.final));
+    try {
+      if (finalText !== null) {
+        parseFinal(finalText);
+        why += ` after writing a valid ${TRIAL_FILES.final} (not recorded)`;
+      }
+    } catch { /* invalid or torn: nothing to add */ }
+  }
   const stderr = (await readOptional(join(ctx.trialDir, TRIAL_FILES.stderr))) ?? "";
   const tail = stderr.length > STDERR_TAIL_CHARS ? "…" + stderr.slice(-STDERR_TAIL_CHARS) : stderr;
   return {
