@@ -1,12 +1,22 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
-import { loadResults, loadSteps, type TrialResult } from "../src/sweep/mod.ts";
+import {
+  expandSweep,
+  type JsonObject,
+  loadResults,
+  loadSteps,
+  ResultsStore,
+  type SweepSpec,
+  type Trial,
+  type TrialResult,
+} from "../src/sweep/mod.ts";
 import { getPath } from "../src/sweep/path.ts";
 import {
   committedResults,
   EXPERIMENTS,
   loadExperimentData,
   METRICS,
+  RESULTS_ROOT,
   summaryMarkdown,
 } from "../experiments/mod.ts";
 
@@ -188,22 +198,167 @@ Deno.test("committedResults prefers the full study, falls back to quick, else un
   }
 });
 
-Deno.test("summaryMarkdown: findings for one seed and for three, and an empty sweep says so", () => {
-  const exp = EXPERIMENTS.patch_dropout;
-  const quick = summaryMarkdown(
-    exp,
-    loadExperimentData("experiments/results/patch_dropout-quick/results.sqlite"),
-  );
-  assert.match(quick, /one seed per setting/);
-  assert.doesNotMatch(quick, /no trial finished/);
-  const full = summaryMarkdown(
-    exp,
-    loadExperimentData("experiments/results/patch_dropout/results.sqlite"),
-  );
-  assert.match(full, /seeds 0, 1, 2/);
-  assert.match(full, /best R@1 t→i: \*\*patchDropout=0\*\*/);
-  assert.doesNotMatch(full, /one seed per setting|no trial finished/);
-  const empty = summaryMarkdown(exp, { rows: [], steps: new Map() });
-  assert.match(empty, /no trial finished: nothing to report/);
-  assert.doesNotMatch(empty, /best /);
+/** Every metric the summary reads, for one synthetic trial. */
+function syntheticFinal(
+  m: { r1: number; stepsPerSecond: number; zeroShot?: number },
+): JsonObject {
+  const test = {
+    images: 256,
+    r1ImageToText: 0.5,
+    r1TextToImage: m.r1,
+    r1ChanceImageToText: 1 / 256,
+    r1ChanceTextToImage: 1 / 256,
+    zeroShot: m.zeroShot ?? 0.5,
+    zeroShotChance: 0.25,
+    captionLoss: 1,
+    perplexity: Math.E,
+  };
+  return {
+    test,
+    heldout: { ...test, images: 64 },
+    train: { steps: 600, stepsPerSecond: m.stepsPerSecond, seconds: 600 / m.stepsPerSecond },
+    evalSeconds: 1,
+  };
+}
+
+/**
+ * A results database written through the runner's store: the study's own sweep expansion, every
+ * trial finished with the metrics `outcome` gives it (null: failed with `error`).
+ */
+function syntheticDb(
+  path: string,
+  spec: SweepSpec,
+  outcome: (t: Trial) => JsonObject | { error: string },
+): void {
+  const store = ResultsStore.open(path);
+  try {
+    const trials = expandSweep(spec);
+    store.syncSweep(spec, trials);
+    for (const t of trials) {
+      store.markRunning(t.id, {
+        startedAt: "2026-01-01T00:00:00.000Z",
+        gitCommit: "0123456789abcdef0123456789abcdef01234567",
+        versions: {},
+      });
+      const o = outcome(t);
+      const failed = typeof o.error === "string";
+      store.markFinished(t.id, {
+        status: failed ? "failed" : "done",
+        finishedAt: "2026-01-01T00:01:00.000Z",
+        wallSeconds: 60,
+        final: failed ? null : o as JsonObject,
+        backend: "blas",
+        versions: {},
+        error: failed ? o.error as string : null,
+        steps: [{ step: 1, metrics: { step: 1, split: "train", loss: 1 } }],
+      });
+    }
+  } finally {
+    store.close();
+  }
+}
+
+Deno.test("summaryMarkdown on a synthetic 3-seed database: best and worst by mean, speed-ups, seeds", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const exp = EXPERIMENTS.patch_dropout;
+    const db = join(tmp, "results.sqlite");
+    // R@1 t→i per (patchDropout, seed). The best mean is 0.5 (0.470); 0.25 holds the single
+    // highest trial (0.600) but a lower mean (0.410), so a best-by-max would name it instead.
+    const r1: Record<number, number[]> = {
+      0: [0.40, 0.42, 0.44],
+      0.25: [0.30, 0.60, 0.33],
+      0.5: [0.45, 0.47, 0.49],
+      0.75: [0.20, 0.22, 0.24],
+    };
+    const speed: Record<number, number[]> = {
+      0: [10, 10, 10],
+      0.25: [11, 11, 11],
+      0.5: [12, 12.5, 13],
+      0.75: [15, 15, 15],
+    };
+    syntheticDb(db, exp.spec("full", "blas"), (t) => {
+      const p = getPath(t.config, "train.model.vit.patchDropout") as number;
+      return syntheticFinal({ r1: r1[p][t.seed], stepsPerSecond: speed[p][t.seed] });
+    });
+    const summary = summaryMarkdown(exp, loadExperimentData(db));
+    const findings = summary.split("\n").filter((l) => l.startsWith("- "));
+    assert.deepEqual(findings, [
+      // Sample standard deviation over the 3 seeds: 0.45, 0.47, 0.49 -> 0.020.
+      "- best R@1 t→i: **patchDropout=0.5** (0.470 ± 0.020); worst: patchDropout=0.75 (0.220 ± 0.020)",
+      "- zero-shot: every setting gives 0.500 ± 0.000 (no difference)",
+      "- best steps/s: **patchDropout=0.75** (15.00 ± 0.00); worst: patchDropout=0 (10.00 ± 0.00)",
+      "- patchDropout 0.25: 11.00 steps/s, 1.10× the 10.00 steps/s without dropout; " +
+      "R@1 t→i -0.010 (0.420 → 0.410), zero-shot +0.000",
+      "- patchDropout 0.5: 12.50 steps/s, 1.25× the 10.00 steps/s without dropout; " +
+      "R@1 t→i +0.050 (0.420 → 0.470), zero-shot +0.000",
+      "- patchDropout 0.75: 15.00 steps/s, 1.50× the 10.00 steps/s without dropout; " +
+      "R@1 t→i -0.200 (0.420 → 0.220), zero-shot +0.000",
+    ]);
+    assert.match(summary, /12 trials \(12 done, 0 failed\), seeds 0, 1, 2, backend blas, /);
+    assert.match(summary, /600 steps at batch \d+ on shapes, commit 0123456789\./);
+    assert.match(summary, /Metrics on 256 test images .*chance i→t 0\.004, t→i 0\.004; /);
+    assert.match(summary, /\| patchDropout=0\.5 \| 3 \| 0\.500 ± 0\.000 \| 0\.470 ± 0\.020 \|/);
+    assert.doesNotMatch(summary, /one seed per setting|no trial finished/);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("summaryMarkdown on a synthetic one-seed database with a failed trial; an empty sweep says so", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const exp = EXPERIMENTS.patch_dropout;
+    const db = join(tmp, "results.sqlite");
+    const r1: Record<number, number> = { 0: 0.3, 0.25: 0.5, 0.5: 0.4 };
+    syntheticDb(db, exp.spec("quick", "blas"), (t) => {
+      const p = getPath(t.config, "train.model.vit.patchDropout") as number;
+      return p === 0.75
+        ? { error: "out of memory\n    at trial.ts:1" }
+        : syntheticFinal({ r1: r1[p], stepsPerSecond: 10 + 10 * p });
+    });
+    const data = loadExperimentData(db);
+    const failed = data.rows.find((r) => r.status === "failed")!;
+    const summary = summaryMarkdown(exp, data);
+    assert.match(summary, /4 trials \(3 done, 1 failed\), seeds 0, /);
+    assert.ok(
+      summary.includes(
+        "- best R@1 t→i: **patchDropout=0.25** (0.500); worst: patchDropout=0 (0.300)",
+      ),
+      summary,
+    );
+    // One seed: no error bars; one image of 256 is a recall step of 1/256 = 0.004.
+    assert.ok(
+      summary.includes(
+        "- one seed per setting: no error bars, and a recall difference of one image is 0.004",
+      ),
+      summary,
+    );
+    // The failed trial is named with the first line of its error, and has no numbers.
+    assert.ok(summary.includes(`- trial \`${failed.id}\` failed: out of memory\n`), summary);
+    assert.match(summary, /\| patchDropout=0\.75 \| 0 \| – \| – \|/);
+    const empty = summaryMarkdown(exp, { rows: [], steps: new Map() });
+    assert.match(empty, /no trial finished: nothing to report/);
+    assert.doesNotMatch(empty, /best /);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("committed databases are in rollback-journal mode; reading them creates no -wal/-shm files", async () => {
+  for (const name of Object.keys(EXPERIMENTS)) {
+    for (const dir of [name, `${name}-quick`]) {
+      const dbPath = join(RESULTS_ROOT, dir, "results.sqlite");
+      const bytes = await Deno.readFile(dbPath).catch(() => undefined);
+      if (!bytes) continue;
+      // Header bytes 18 and 19 are the file format write/read versions: 1 = rollback journal,
+      // 2 = WAL (https://www.sqlite.org/fileformat.html#file_format_version_numbers).
+      assert.deepEqual([bytes[18], bytes[19]], [1, 1], `${dir}: journal mode in the header`);
+      const data = loadExperimentData(dbPath);
+      assert.ok(data.rows.length > 0, dir);
+      for (const suffix of ["-wal", "-shm", "-journal"]) {
+        await assert.rejects(() => Deno.stat(dbPath + suffix), Deno.errors.NotFound, dir + suffix);
+      }
+    }
+  }
 });
