@@ -265,10 +265,39 @@ Deno.test("the notebook loader's gzip + base64 payload inflates to exactly plotl
   assert.ok(payload.length < source.length / 2, `${payload.length} vs ${source.length}`);
 });
 
-Deno.test("jupyterSettleMs grows with the message size", () => {
-  assert.equal(jupyterSettleMs(0), 60);
-  assert.equal(jupyterSettleMs(2_000_000), 260);
-  assert.throws(() => jupyterSettleMs(-1), /expected a byte count/);
+Deno.test("jupyterSettleMs: a 60 ms floor plus 100 ms per MB, in whole ms, never shrinking with size", () => {
+  // Known values (ms): the 60 ms floor for small displays, 100 ms per MB (10^6 characters) on
+  // top; the first display of a notebook inlines plotly.js (about 2 MB).
+  const known: [number, number][] = [
+    [0, 60],
+    [1, 60],
+    [4_999, 60],
+    [5_000, 61],
+    [500_000, 110],
+    [1_000_000, 160],
+    [2_000_000, 260],
+    [10_000_000, 1060],
+    [50_000_000, 5060],
+  ];
+  for (const [bytes, ms] of known) assert.equal(jupyterSettleMs(bytes), ms, `${bytes} bytes`);
+  // Properties over sizes from one byte to 100 MB: a whole number of ms (setTimeout's unit),
+  // never below the floor, never shorter for a larger message, and each further MB adds 100 ms.
+  let previous = 0;
+  for (let bytes = 1; bytes <= 1e8; bytes = Math.ceil(bytes * 1.7) + 13) {
+    const ms = jupyterSettleMs(bytes);
+    assert.ok(Number.isInteger(ms) && ms >= 60 && ms >= previous, `${bytes} bytes: ${ms} ms`);
+    assert.equal(jupyterSettleMs(bytes + 1_000_000) - ms, 100, `one more MB after ${bytes}`);
+    previous = ms;
+  }
+  // The real bundles: the first display (plotly.js inlined) waits over 100 ms longer than one
+  // without it, whose wait stays near the floor.
+  const first = bundle(bar, { includePlotly: true }), later = bundle(bar, { includePlotly: false });
+  const size = (b: typeof first) => b["text/html"].length + JSON.stringify(b[PLOTLY_MIME]).length;
+  assert.ok(jupyterSettleMs(size(first)) - jupyterSettleMs(size(later)) > 100);
+  assert.ok(jupyterSettleMs(size(later)) < 70);
+  for (const bad of [-1, Number.NaN, -Infinity]) {
+    assert.throws(() => jupyterSettleMs(bad), /expected a byte count >= 0/, String(bad));
+  }
 });
 
 Deno.test("figureHtml escapes figure JSON so text cannot close the script", () => {
