@@ -31,9 +31,13 @@ function fingerprint(ex: Example): string {
 // ---------------------------------------------------------------- rng
 
 Deno.test("mulberry32 is deterministic, uniform-ish and seed dependent", () => {
-  const a = mulberry32(7), b = mulberry32(7), c = mulberry32(8);
+  const a = mulberry32(7), c = mulberry32(8);
   const xs = Array.from({ length: 1000 }, () => a());
-  assert.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
+  // The canonical mulberry32 outputs for seed 7 (known-answer vectors: tests/rng_test.ts).
+  assert.deepEqual(
+    xs.slice(0, 5).map((x) => x * 2 ** 32),
+    [50271532, 266108690, 4195786334, 3002305430, 2239590375],
+  );
   assert.notDeepEqual(xs.slice(0, 10), Array.from({ length: 10 }, () => c()));
   assert.ok(xs.every((x) => x >= 0 && x < 1));
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
