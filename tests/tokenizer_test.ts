@@ -9,6 +9,7 @@ import {
   Tokenizer,
   trainTokenizer,
 } from "../src/text/tokenizer.ts";
+import { mulberry32 } from "../src/data/rng.ts";
 
 const CORPUS = [
   "a small red circle left of a large blue square",
@@ -151,7 +152,61 @@ Deno.test("toJSON/fromJSON round trip and validation", () => {
   assert.throws(() => Tokenizer.fromJSON({ ...obj, merges: [[3, 4], [3, 4]] }), /unique/);
 });
 
-Deno.test("training a few thousand captions is fast", () => {
+/**
+ * Reference BPE training, written for clarity rather than speed: recount every adjacent pair of
+ * every piece after each merge, take the most frequent (ties: smallest (left, right) ids), stop
+ * below `minFrequency`. `trainTokenizer` keeps the counts incrementally; both must learn the
+ * same merges.
+ */
+function referenceMerges(corpus: string[], vocabSize: number, minFrequency = 2): number[][] {
+  const freq = new Map<string, number>();
+  for (const text of corpus) for (const p of pretokenize(text)) freq.set(p, (freq.get(p) ?? 0) + 1);
+  const words = [...freq].map(([p, n]) => ({
+    ids: Array.from(new TextEncoder().encode(p), (b) => b + BYTE_OFFSET),
+    n,
+  }));
+  const merges: number[][] = [];
+  while (FIRST_MERGE_ID + merges.length < vocabSize) {
+    // Pair (a, b) as the number a * 2^20 + b: numeric order is (a, b) order.
+    const counts = new Map<number, number>();
+    for (const { ids, n } of words) {
+      for (let i = 0; i + 1 < ids.length; i++) {
+        const k = ids[i] * 2 ** 20 + ids[i + 1];
+        counts.set(k, (counts.get(k) ?? 0) + n);
+      }
+    }
+    let bestKey = -1, bestCount = 0;
+    for (const [k, c] of counts) {
+      if (c > bestCount || (c === bestCount && k < bestKey)) [bestKey, bestCount] = [k, c];
+    }
+    const best = [Math.floor(bestKey / 2 ** 20), bestKey % 2 ** 20];
+    if (bestKey < 0 || bestCount < minFrequency) break;
+    const id = FIRST_MERGE_ID + merges.length;
+    merges.push(best);
+    for (const w of words) {
+      const out: number[] = [];
+      for (let i = 0; i < w.ids.length; i++) {
+        if (i + 1 < w.ids.length && w.ids[i] === best[0] && w.ids[i + 1] === best[1]) {
+          out.push(id);
+          i++;
+        } else out.push(w.ids[i]);
+      }
+      w.ids = out;
+    }
+  }
+  return merges;
+}
+
+Deno.test("training on a few thousand captions learns the merges of a from-scratch reference BPE", () => {
+  // Captions of pseudo-words (2-4 syllables, seeded), so that merges keep changing which
+  // pairs neighbour each other, plus the shapes-like captions the tokenizer is used on.
+  const rand = mulberry32(5);
+  const syllables = ["ka", "lo", "mi", "ne", "su", "ra", "to", "vi", "qu", "ex"];
+  const word = () =>
+    Array.from(
+      { length: 2 + Math.floor(rand() * 3) },
+      () => syllables[Math.floor(rand() * syllables.length)],
+    ).join("");
   const colours = ["red", "green", "blue", "yellow", "purple", "orange"];
   const shapes = ["circle", "square", "triangle", "diamond"];
   const corpus: string[] = [];
@@ -159,10 +214,24 @@ Deno.test("training a few thousand captions is fast", () => {
     const c = (k: number) => colours[(i * 7 + k) % colours.length];
     const s = (k: number) => shapes[(i * 3 + k) % shapes.length];
     corpus.push(`a ${i % 2 ? "small" : "large"} ${c(0)} ${s(0)} left of a ${c(i)} ${s(i)} #${i}`);
+    if (i % 3 === 0) corpus.push(Array.from({ length: 6 }, word).join(" "));
   }
-  const t0 = performance.now();
   const tok = trainTokenizer(corpus, { vocabSize: 1000 });
-  const ms = performance.now() - t0;
-  assert.ok(ms < 3000, `training took ${ms.toFixed(0)} ms`);
+  const merges = tok.toJSON().merges;
+  assert.equal(
+    merges.length,
+    1000 - FIRST_MERGE_ID,
+    "the corpus has enough pairs to fill 1000 ids",
+  );
+  assert.deepEqual(merges, referenceMerges(corpus, 1000));
+  // Overlapping pairs ("aaaa") and a frequency threshold that stops early.
+  const odd = ["aaaa aaa", "banana bandana", "aaaa", "abab abab"];
+  for (const minFrequency of [1, 2, 3]) {
+    assert.deepEqual(
+      trainTokenizer(odd, { vocabSize: 300, minFrequency }).toJSON().merges,
+      referenceMerges(odd, 300, minFrequency),
+      `minFrequency ${minFrequency}`,
+    );
+  }
   assert.equal(tok.decode(tok.encode(corpus[42])), corpus[42]);
 });
