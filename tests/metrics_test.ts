@@ -98,6 +98,59 @@ Deno.test("bleu4 matches hand computation", () => {
   assert.throws(() => bleu4(["a"], [[]]), /at least one reference for candidate 0/);
 });
 
+Deno.test("bleu4 equals NLTK's corpus_bleu / sentence_bleu on fixed sentence sets", () => {
+  // Reference values from Debian's python3-nltk 3.8 (nltk.translate.bleu_score), run with
+  // /usr/bin/python3 on the same token lists: corpus_bleu(list_of_references, hypotheses) and
+  // sentence_bleu(references, hypothesis) with the defaults weights=(0.25,) * 4,
+  // smoothing_function=None (method0: no smoothing), auto_reweigh=False. Those match bleu4's
+  // conventions: clipped counts summed over the corpus, closest reference length with ties to
+  // the shorter, brevity penalty 1 if c > r else exp(1 - r/c). One difference: where a
+  // precision is 0, NLTK's method0 substitutes sys.float_info.min and returns ~1e-77 where
+  // bleu4 returns 0; and NLTK counts a candidate shorter than n words as 0 of 1 n-grams
+  // (max(1, count)) where bleu4, like coco-caption, counts 0 of 0, which changes corpus
+  // scores, so every candidate below has at least 4 words.
+  const split = { tokenize: (t: string) => t.split(" ") }; // NLTK is case-sensitive
+  // NLTK's own docstring example (its documented results: corpus 0.5920..., sentence 0.5045...).
+  const hyp1 = "It is a guide to action which ensures that the military always obeys the " +
+    "commands of the party";
+  const refs1 = [
+    "It is a guide to action that ensures that the military will forever heed Party commands",
+    "It is the guiding principle which guarantees the military forces always being under the " +
+    "command of the Party",
+    "It is the practical guide for the army always to heed the directions of the party",
+  ];
+  const hyp2 = "he read the book because he was interested in world history";
+  const refs2 = ["he was interested in world history because he read the book"];
+  close(bleu4([hyp1, hyp2], [refs1, refs2], split).bleu, 0.5920778868801042, 1e-12);
+  close(bleu4([hyp1], [refs1], split).bleu, 0.5045666840058485, 1e-12);
+  close(bleu4([hyp2], [refs2], split).bleu, 0.7400828044922853, 1e-12);
+  // Captions like ours, with the default tokenizer (already lower-case, no punctuation).
+  const caps: [string, string[]][] = [
+    ["a red circle left of a blue square", [
+      "a red circle left of a large blue square",
+      "a small red circle to the left of a blue square",
+    ]],
+    ["a green triangle above a circle", [
+      "a green triangle above a red circle",
+      "a large green triangle",
+    ]],
+    ["a small blue square right of a small red circle", [
+      "a small blue square right of a small red circle",
+    ]],
+    ["a large red square below a small red square", [
+      "a big red square under a small red square",
+      "a large red square below a red square",
+    ]],
+  ];
+  close(bleu4(caps.map((c) => c[0]), caps.map((c) => c[1])).bleu, 0.8791832189948326, 1e-12);
+  const sentence = [0.8824969025845955, 0.6731821382417487, 1, 0.8694417438899827];
+  caps.forEach(([c, rs], i) => close(bleu4([c], [rs]).bleu, sentence[i], 1e-12));
+  // Equidistant references (4 and 6 words for 5): the shorter, so no penalty (NLTK: 1.0).
+  close(bleu4(["a b c d e"], [["a b c d", "a b c d e f"]]).bleu, 1, 1e-12);
+  close(bleu4(["a b c d e"], [["a b c d x y"]]).bleu, 0.5475182535069453, 1e-12);
+  assert.equal(bleu4(["a b c d"], [["a b c x"]]).bleu, 0); // NLTK: 8.6e-78
+});
+
 Deno.test("ciderD matches hand computation", () => {
   // Perfect captions over disjoint vocabularies, >= 4 words: cosine 1 for every n -> 10.
   const perfect = ciderD(
@@ -125,6 +178,38 @@ Deno.test("ciderD matches hand computation", () => {
   );
   // df: green/triangle/blue/square/"green triangle"/"blue square" = 1, idf = log 2 each.
   close(multi.perCandidate[0], (5 + 0) / 2);
+});
+
+Deno.test("ciderD on a three-image corpus with unequal document frequencies (hand computation)", () => {
+  // References: image 0 "a red circle", image 1 "a red square", image 2 "a blue square".
+  // Candidates: "a red circle" for images 0 and 1, "a blue circle" for image 2.
+  // idf(g) = log(3) - log(max(1, df(g))), df over the 3 reference sets:
+  //   a: df 3 -> 0;  red, square, "a red": df 2 -> L = log(3/2);
+  //   circle, blue, "red circle", "red square", "a blue", "blue square", every trigram: df 1
+  //   -> T = log 3;  n-grams in no reference ("blue circle", "a blue circle"): df 0 -> T too.
+  // Every tf is 1, every caption has 2 bigrams (length penalty exp(0) = 1), no 4-grams (the
+  // n = 4 term is 0); per candidate CIDEr-D = 10 * (c1 + c2 + c3 + 0) / 4, with c_n the
+  // clipped cosine sum(min(h, r) r) / (|h| |r|).
+  //   image 0 (exact): c1 = c2 = c3 = 1                             -> 7.5
+  //   image 1: c1 = L*L / (sqrt(L²+T²) * sqrt(2) L) = L / (sqrt 2 sqrt(L²+T²)) = 0.244830
+  //            c2 = L*L / (sqrt(L²+T²))² = L² / (L²+T²) = 0.119883   ("a red" shared)
+  //            c3 = 0 ("a red circle" vs "a red square")           -> 0.911782
+  //   image 2: c1 = T*T / (sqrt(T²+L²) * sqrt 2 T) = T / (sqrt 2 sqrt(T²+L²)) = 0.663369
+  //            c2 = T*T / (sqrt 2 T * sqrt 2 T) = 1/2 ("a blue" shared), c3 = 0 -> 2.908422
+  const L = Math.log(1.5), T = Math.log(3);
+  const want = [
+    7.5,
+    10 * (L / (Math.SQRT2 * Math.hypot(L, T)) + L * L / (L * L + T * T)) / 4,
+    10 * (T / (Math.SQRT2 * Math.hypot(L, T)) + 0.5) / 4,
+  ];
+  close(want[1], 0.9117824078995883, 1e-12);
+  close(want[2], 2.908422430858626, 1e-12);
+  const r = ciderD(
+    ["a red circle", "a red circle", "a blue circle"],
+    [["a red circle"], ["a red square"], ["a blue square"]],
+  );
+  r.perCandidate.forEach((v, i) => close(v, want[i], 1e-12));
+  close(r.score, (want[0] + want[1] + want[2]) / 3, 1e-12);
 });
 
 Deno.test("exactMatch and perplexity", () => {
