@@ -43,7 +43,7 @@ function backendDetail(name: string): string {
   if (name === "webgpu") return webgpuDescription;
   if (name === "blas") {
     const i = blasInfo();
-    return i ? `${i.config ?? i.library}, threads=${i.threads ?? "?"}` : "";
+    return i ? `${i.config ?? i.library} (${i.build} build), threads=${i.threads ?? "?"}` : "";
   }
   if (name === "wasm") {
     const wasm = tf.backend() as unknown as { wasm?: { _getThreadsCount?: () => number } };

@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { loadOpenBlas, type OpenBlas } from "./openblas.ts";
+import { loadOpenBlas, type OpenBlas, type OpenBlasBuild } from "./openblas.ts";
 import { makeBatchMatMul, makeFusedMatMul } from "./blas_matmul.ts";
 import { fastKernels } from "./fast_kernels.ts";
 
@@ -114,9 +114,21 @@ export function registerBlasBackend(opts: RegisterBlasOptions = {}): RegisterBla
  * ```
  */
 export function blasInfo():
-  | { library: string; config: string | undefined; threads: number | undefined }
+  | {
+    library: string;
+    config: string | undefined;
+    build: OpenBlasBuild;
+    pinned: boolean;
+    threads: number | undefined;
+  }
   | undefined {
   const b = registered?.blas;
   if (!b) return undefined;
-  return { library: b.library, config: b.config, threads: b.getNumThreads() };
+  return {
+    library: b.library,
+    config: b.config,
+    build: b.build,
+    pinned: b.pinned,
+    threads: b.getNumThreads(),
+  };
 }

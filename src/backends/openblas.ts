@@ -38,18 +38,87 @@ const SYMBOLS = {
   openblas_set_num_threads: { parameters: ["i32"], result: "void", optional: true },
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
   openblas_get_config: { parameters: [], result: "pointer", optional: true },
+  openblas_get_parallel: { parameters: [], result: "i32", optional: true },
 } as const;
 
+/** How an OpenBLAS library was built to run in parallel (`openblas_get_parallel()`). */
+export type OpenBlasBuild = "serial" | "pthread" | "openmp" | "unknown";
+
+const PARALLEL_BUILDS: Record<number, OpenBlasBuild> = { 0: "serial", 1: "pthread", 2: "openmp" };
+
+/** The multiarch directory of Debian/Ubuntu libraries on this machine, e.g. `x86_64-linux-gnu`. */
+function multiarch(): string {
+  return `${Deno.build.arch}-linux-gnu`;
+}
+
 /**
- * Library names tried in order when no explicit path is given. Debian/Ubuntu ship
- * `libopenblas.so.0` (package `libopenblas0`); macOS Homebrew ships `libopenblas.dylib`.
+ * Where Debian/Ubuntu install each OpenBLAS build (`libopenblas0-pthread`,
+ * `libopenblas0-openmp`, `libopenblas0-serial`); `libopenblas.so.0` is the one
+ * `update-alternatives` made active.
+ *
+ * @example
+ * ```ts
+ * import { debianOpenBlasPath } from "./openblas.ts";
+ * console.log(debianOpenBlasPath("pthread")); // /usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0
+ * ```
+ */
+export function debianOpenBlasPath(build: "pthread" | "openmp" | "serial"): string {
+  return `/usr/lib/${multiarch()}/openblas-${build}/libopenblas.so.0`;
+}
+
+/**
+ * The Debian/Ubuntu OpenBLAS builds installed here, by name, with their paths (needs read access
+ * to `/usr/lib`; empty elsewhere).
+ *
+ * @example
+ * ```ts
+ * import { installedOpenBlasBuilds } from "./openblas.ts";
+ * console.log(Object.keys(installedOpenBlasBuilds())); // e.g. ["pthread", "openmp"]
+ * ```
+ */
+export function installedOpenBlasBuilds(): Partial<
+  Record<"pthread" | "openmp" | "serial", string>
+> {
+  const out: Partial<Record<"pthread" | "openmp" | "serial", string>> = {};
+  for (const b of ["pthread", "openmp", "serial"] as const) {
+    const path = debianOpenBlasPath(b);
+    try {
+      if (Deno.statSync(path).isFile) out[b] = path;
+    } catch {
+      // not installed, or no read permission
+    }
+  }
+  return out;
+}
+
+/**
+ * A library argument as a path: `pthread`, `openmp` or `serial` name the Debian build's file
+ * ({@linkcode debianOpenBlasPath}); anything else is returned unchanged.
+ *
+ * @example
+ * ```ts
+ * import { resolveOpenBlasLibrary } from "./openblas.ts";
+ * console.log(resolveOpenBlasLibrary("openmp")); // /usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0
+ * ```
+ */
+export function resolveOpenBlasLibrary(nameOrPath: string): string {
+  return nameOrPath === "pthread" || nameOrPath === "openmp" || nameOrPath === "serial"
+    ? debianOpenBlasPath(nameOrPath)
+    : nameOrPath;
+}
+
+/**
+ * Library names tried in order when no explicit path is given. Debian/Ubuntu's pthread build comes
+ * first, so that where both `libopenblas0-pthread` and `libopenblas0-openmp` are installed the
+ * pthread one is used whichever `update-alternatives` made `libopenblas.so.0`; then
+ * `libopenblas.so.0` (package `libopenblas0`, whatever build is active); macOS Homebrew ships
+ * `libopenblas.dylib`.
  */
 export const DEFAULT_OPENBLAS_CANDIDATES: readonly string[] = [
+  debianOpenBlasPath("pthread"),
   "libopenblas.so.0",
   "libopenblas.so",
-  "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
-  "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
-  "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
+  `/usr/lib/${multiarch()}/libopenblas.so.0`,
   "/usr/lib64/libopenblas.so.0",
   "/usr/lib/libopenblas.so.0",
   "/usr/local/lib/libopenblas.so.0",
@@ -79,6 +148,11 @@ export interface OpenBlas {
   /** `openblas_get_config()` text when available (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ..."). */
   readonly config: string | undefined;
   /**
+   * How the library runs in parallel: `openblas_get_parallel()` (0 serial, 1 pthread, 2 OpenMP),
+   * else `USE_OPENMP` in the config text, else `"unknown"`.
+   */
+  readonly build: OpenBlasBuild;
+  /**
    * Row-major `C = op(A) · op(B)` (beta = 0) or `C += op(A) · op(B)` (`accumulate`).
    * `op(A)` is `m×k`, `op(B)` is `k×n`, `C` is `m×n`; arrays may be `subarray` views.
    */
@@ -93,11 +167,20 @@ export interface OpenBlas {
     c: Float32Array,
     accumulate?: boolean,
   ): void;
+  /**
+   * Whether the library is pinned in memory for the life of the process (`RTLD_NODELETE`), so
+   * that neither {@linkcode OpenBlas.close} nor Deno's teardown at exit unmaps it. False only
+   * where the platform's `dlopen` could not be reached (see {@linkcode loadOpenBlas}).
+   */
+  readonly pinned: boolean;
   /** Threads OpenBLAS uses, or `undefined` when the library does not report it. */
   getNumThreads(): number | undefined;
   /** Sets OpenBLAS's thread count; a no-op when the library lacks `openblas_set_num_threads`. */
   setNumThreads(n: number): void;
-  /** Unloads the library. Calling {@linkcode OpenBlas.sgemm} afterwards is undefined behaviour. */
+  /**
+   * Releases Deno's handle. A pinned library stays mapped (its threads may still run); calling
+   * {@linkcode OpenBlas.sgemm} afterwards is undefined behaviour either way.
+   */
   close(): void;
 }
 
@@ -122,8 +205,23 @@ export interface LoadOpenBlasOptions {
 }
 
 /**
- * Opens OpenBLAS through `Deno.dlopen`, trying `opts.candidates` (or the environment variable
- * `OPENBLAS_LIBRARY`, then {@linkcode DEFAULT_OPENBLAS_CANDIDATES}). Never throws.
+ * Opens OpenBLAS through `Deno.dlopen`, trying `opts.candidates`, else only the environment
+ * variable `OPENBLAS_LIBRARY` when set (a path, or `pthread` / `openmp` / `serial` for Debian's
+ * builds: see {@linkcode resolveOpenBlasLibrary}), else {@linkcode DEFAULT_OPENBLAS_CANDIDATES}.
+ * Never throws.
+ *
+ * Two things make the OpenMP build (`libopenblas0-openmp`, which runs on libgomp's thread pool)
+ * safe and fast here:
+ *
+ * - The library is pinned (`dlopen(path, RTLD_NOLOAD | RTLD_NODELETE)` through libc): Deno closes
+ *   every `Deno.dlopen` handle when it exits, and `dlclose` of OpenBLAS also unmapped libgomp
+ *   while its worker threads were still spin-waiting inside it after the last parallel sgemm,
+ *   so a process that exited within a few milliseconds of a multi-threaded sgemm died with
+ *   SIGSEGV (status 139) after all its work was done.
+ * - `OMP_WAIT_POLICY=PASSIVE` is set while the library loads (libgomp reads it then), unless
+ *   `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is already set, and removed again afterwards, so that
+ *   child processes do not inherit it. Workers then sleep between sgemm calls instead of spinning
+ *   on a core the JavaScript thread needs.
  *
  * @example
  * ```ts
@@ -134,14 +232,15 @@ export interface LoadOpenBlasOptions {
  */
 export function loadOpenBlas(opts: LoadOpenBlasOptions = {}): LoadOpenBlasResult {
   let candidates = opts.candidates;
+  let fromEnv: string | undefined;
   if (candidates === undefined) {
-    let fromEnv: string | undefined;
     try {
-      fromEnv = Deno.env.get("OPENBLAS_LIBRARY");
+      fromEnv = Deno.env.get("OPENBLAS_LIBRARY") || undefined;
     } catch {
       fromEnv = undefined; // no --allow-env: just use the defaults
     }
-    candidates = fromEnv ? [fromEnv, ...DEFAULT_OPENBLAS_CANDIDATES] : DEFAULT_OPENBLAS_CANDIDATES;
+    // A forced library is the only candidate: falling back would hide a typo or a missing build.
+    candidates = fromEnv ? [resolveOpenBlasLibrary(fromEnv)] : DEFAULT_OPENBLAS_CANDIDATES;
   }
   if (typeof Deno.dlopen !== "function") {
     return { ok: false, reason: "Deno.dlopen is unavailable (run with --allow-ffi)" };
@@ -160,14 +259,23 @@ export function loadOpenBlas(opts: LoadOpenBlasOptions = {}): LoadOpenBlasResult
   for (const path of candidates) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
     try {
-      lib = Deno.dlopen(path, SYMBOLS);
+      lib = withPassiveOpenMp(() => Deno.dlopen(path, SYMBOLS));
     } catch (e) {
       errors.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
       continue;
     }
-    const blas = wrap(lib, path);
+    const blas = wrap(lib, path, pinLibrary(path));
     if (opts.threads !== undefined) blas.setNumThreads(opts.threads);
     return { ok: true, blas };
+  }
+  if (fromEnv !== undefined) {
+    return {
+      ok: false,
+      reason: `expected OPENBLAS_LIBRARY=${fromEnv} to name an OpenBLAS shared library exporting ` +
+        `cblas_sgemm (a path, or pthread / openmp / serial for Debian's builds), found: ${
+          errors[0]
+        }`,
+    };
   }
   return {
     ok: false,
@@ -176,7 +284,65 @@ export function loadOpenBlas(opts: LoadOpenBlasOptions = {}): LoadOpenBlasResult
   };
 }
 
-function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>, library: string): OpenBlas {
+/** Runs `load` with `OMP_WAIT_POLICY=PASSIVE` unless the user chose a wait policy. */
+function withPassiveOpenMp<T>(load: () => T): T {
+  let set = false;
+  try {
+    if (
+      Deno.env.get("OMP_WAIT_POLICY") === undefined && Deno.env.get("GOMP_SPINCOUNT") === undefined
+    ) {
+      Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+      set = true;
+    }
+  } catch {
+    // no --allow-env: libgomp keeps its default policy
+  }
+  try {
+    return load();
+  } finally {
+    if (set) Deno.env.delete("OMP_WAIT_POLICY");
+  }
+}
+
+/** `dlopen` flags per platform: [RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE, libraries with dlopen]. */
+const PIN: Partial<Record<typeof Deno.build.os, [number, string[]]>> = {
+  linux: [0x1 | 0x4 | 0x1000, ["libc.so.6", "libdl.so.2"]],
+  darwin: [0x1 | 0x10 | 0x80, ["/usr/lib/libSystem.B.dylib"]],
+};
+
+/**
+ * Marks the already loaded library `path` as never to be unloaded: `dlopen` with `RTLD_NOLOAD`
+ * (find the loaded copy, load nothing) and `RTLD_NODELETE` (ignore every later `dlclose`). Its
+ * dependencies (libgomp for the OpenMP build) stay loaded with it. Returns false where libc's
+ * `dlopen` is out of reach (no such platform entry, or no libc by those names).
+ */
+function pinLibrary(path: string): boolean {
+  const pin = PIN[Deno.build.os];
+  if (!pin) return false;
+  const [flags, libcs] = pin;
+  for (const name of libcs) {
+    let libc: Deno.DynamicLibrary<{ dlopen: { parameters: ["buffer", "i32"]; result: "pointer" } }>;
+    try {
+      libc = Deno.dlopen(name, { dlopen: { parameters: ["buffer", "i32"], result: "pointer" } });
+    } catch {
+      continue;
+    }
+    try {
+      // The extra reference this takes is never released: the library must outlive Deno's own
+      // dlclose at exit.
+      return libc.symbols.dlopen(new TextEncoder().encode(path + "\0"), flags) !== null;
+    } finally {
+      libc.close(); // libc itself is never unloaded
+    }
+  }
+  return false;
+}
+
+function wrap(
+  lib: Deno.DynamicLibrary<typeof SYMBOLS>,
+  library: string,
+  pinned: boolean,
+): OpenBlas {
   const s = lib.symbols;
   const gemm = s.cblas_sgemm;
   let config: string | undefined;
@@ -184,9 +350,17 @@ function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>, library: string): OpenBl
     const p = s.openblas_get_config();
     if (p !== null) config = new Deno.UnsafePointerView(p).getCString();
   }
+  const parallel = s.openblas_get_parallel?.();
+  const build: OpenBlasBuild = parallel !== undefined
+    ? PARALLEL_BUILDS[parallel] ?? "unknown"
+    : config?.includes("USE_OPENMP")
+    ? "openmp"
+    : "unknown";
   return {
     library,
     config,
+    build,
+    pinned,
     sgemm(transA, transB, m, n, k, a, b, c, accumulate = false) {
       // Row-major leading dimensions: the stored row length of each operand.
       const lda = Math.max(1, transA ? m : k);
