@@ -1,6 +1,15 @@
-// Shared test helpers: tiny models and batches.
+// Shared test helpers: tiny models and batches; the one rule for tests on a backend that
+// cannot start here.
 import * as tf from "@tensorflow/tfjs";
-import { CoCa, type CoCaConfig, SimpleViT, type ViTConfig } from "../mod.ts";
+import {
+  availableBackends,
+  type BackendName,
+  CoCa,
+  type CoCaConfig,
+  setupBackend,
+  SimpleViT,
+  type ViTConfig,
+} from "../mod.ts";
 
 export const TINY_VIT: ViTConfig = {
   imageSize: 16,
@@ -40,4 +49,63 @@ export function ids(rows: number[][]): tf.Tensor2D {
 
 export function images(b: number, seed = 1, size = 16): tf.Tensor4D {
   return tf.randomNormal([b, 3, size, size], 0, 1, "float32", seed) as tf.Tensor4D;
+}
+
+/** A concrete backend a test can run on. */
+export type TestBackend = Exclude<BackendName, "auto">;
+
+let available: Promise<string[]> | undefined;
+const reported = new Set<string>();
+
+/**
+ * Whether `backend` starts on this machine. The first call probes every backend once
+ * ({@linkcode availableBackends}, which restores the active backend); a missing backend is
+ * reported once per test file, by name.
+ */
+export async function backendAvailable(backend: TestBackend): Promise<boolean> {
+  const here = await (available ??= availableBackends());
+  if (here.includes(backend)) return true;
+  if (!reported.has(backend)) {
+    reported.add(backend);
+    const before = tf.getBackend();
+    const why = await setupBackend(backend).then(
+      () => "it started on a second try",
+      (e) => e instanceof Error ? e.message : String(e),
+    );
+    if (before) await tf.setBackend(before);
+    console.warn(`backend "${backend}" is not available here, its tests are ignored: ${why}`);
+  }
+  return false;
+}
+
+/**
+ * The test suite's one rule for backends: register `[backend] name` for each of `backends`,
+ * run after `setupBackend(backend)`. A backend that does not start here is skipped, not failed:
+ * its test is registered as ignored (the backend is in the test's name) and the skip is
+ * reported with the backend named. Only `tests/backend_test.ts` asserts that every backend
+ * starts. Call it with top-level `await`, before the file's other tests if their order matters.
+ *
+ * @example
+ * ```ts ignore
+ * await backendTest("adds", ["cpu", "wasm", "blas", "webgpu"], async (backend) => {
+ *   assert.deepEqual(await tf.add(1, 2).data(), Float32Array.of(3), backend);
+ * });
+ * ```
+ */
+export async function backendTest(
+  name: string,
+  backends: readonly TestBackend[],
+  fn: (backend: TestBackend) => void | Promise<void>,
+): Promise<void> {
+  for (const backend of backends) {
+    const ignore = !(await backendAvailable(backend));
+    Deno.test({
+      name: `[${backend}] ${name}`,
+      ignore,
+      async fn() {
+        await setupBackend(backend);
+        await fn(backend);
+      },
+    });
+  }
 }

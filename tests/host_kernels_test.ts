@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { setupBackend } from "../mod.ts";
+import { backendTest } from "./helpers.ts";
 
 // The host kernels (blas: UnsortedSegmentSum, SplitV, Slice; wasm: UnsortedSegmentSum)
 // must agree exactly with tfjs's cpu kernels.
@@ -61,75 +62,85 @@ const cases: [string, () => tf.Tensor | tf.Tensor[]][] = [
 ];
 
 for (const [name, f] of cases) {
-  Deno.test(`host kernels match tfjs cpu: ${name}`, async () => {
+  await backendTest(`host kernels match tfjs cpu: ${name}`, ["blas", "wasm"], async (backend) => {
     const want = await onBackend("cpu", f);
-    assert.deepEqual(await onBackend("blas", f), want, "blas");
-    assert.deepEqual(await onBackend("wasm", f), want, "wasm");
+    assert.deepEqual(await onBackend(backend, f), want, backend);
   });
 }
 
-Deno.test("blas and wasm really use the host kernels", async () => {
-  await setupBackend("blas");
+await backendTest("blas and wasm really use the host kernels", ["blas"], () => {
   for (const k of ["UnsortedSegmentSum", "SplitV", "Slice", "Tile", "Concat"]) {
     assert.notEqual(tf.getKernel(k, "blas")?.kernelFunc, tf.getKernel(k, "cpu")?.kernelFunc, k);
   }
   assert.ok(tf.getKernel("UnsortedSegmentSum", "wasm"));
 });
 
-Deno.test("fused SwiGLU (blas) matches the op form (cpu) in value and gradient", async () => {
-  const { swiglu } = await import("../src/nn/feedforward.ts");
-  const f = () => {
-    const t = tf.randomNormal([2, 5, 12], 0, 2, "float32", 7);
-    const w = tf.randomNormal([2, 5, 6], 0, 1, "float32", 8);
-    const g = tf.grad((v: tf.Tensor) => swiglu(v).mul(w).sum())(t);
-    return [swiglu(t), g];
-  };
-  const want = await onBackend("cpu", f);
-  const got = await onBackend("blas", f);
-  const { hasFusedSwiGLU } = await import("../src/backends/swiglu_kernel.ts");
-  assert.ok(hasFusedSwiGLU(), "blas has the fused kernel");
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
-    assert.ok(d < 1e-5, `output ${i} differs by ${d}`);
-  }
-});
+await backendTest(
+  "fused SwiGLU (blas) matches the op form (cpu) in value and gradient",
+  ["blas"],
+  async () => {
+    const { swiglu } = await import("../src/nn/feedforward.ts");
+    const f = () => {
+      const t = tf.randomNormal([2, 5, 12], 0, 2, "float32", 7);
+      const w = tf.randomNormal([2, 5, 6], 0, 1, "float32", 8);
+      const g = tf.grad((v: tf.Tensor) => swiglu(v).mul(w).sum())(t);
+      return [swiglu(t), g];
+    };
+    const want = await onBackend("cpu", f);
+    const got = await onBackend("blas", f);
+    const { hasFusedSwiGLU } = await import("../src/backends/swiglu_kernel.ts");
+    assert.ok(hasFusedSwiGLU(), "blas has the fused kernel");
+    for (let i = 0; i < want.length; i++) {
+      const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
+      assert.ok(d < 1e-5, `output ${i} differs by ${d}`);
+    }
+  },
+);
 
-Deno.test("fused cross-entropy (blas) matches the log-softmax form (cpu) in value and gradient", async () => {
-  const { captionLoss } = await import("../src/losses.ts");
-  const f = () => {
-    const logits = tf.randomNormal([2, 4, 9], 0, 3, "float32", 11);
-    const labels = tf.tensor2d([[1, 8, 0, 3], [0, 0, 5, 2]], [2, 4], "int32");
-    const g = tf.grad((x: tf.Tensor) => captionLoss(x, labels, 0))(logits);
-    return [captionLoss(logits, labels, 0), g];
-  };
-  const want = await onBackend("cpu", f);
-  const got = await onBackend("blas", f);
-  const { hasFusedNll } = await import("../src/backends/xent_kernel.ts");
-  assert.ok(hasFusedNll(), "blas has the fused kernel");
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
-    assert.ok(d < 1e-5, `output ${i} differs by ${d}`);
-  }
-});
+await backendTest(
+  "fused cross-entropy (blas) matches the log-softmax form (cpu) in value and gradient",
+  ["blas"],
+  async () => {
+    const { captionLoss } = await import("../src/losses.ts");
+    const f = () => {
+      const logits = tf.randomNormal([2, 4, 9], 0, 3, "float32", 11);
+      const labels = tf.tensor2d([[1, 8, 0, 3], [0, 0, 5, 2]], [2, 4], "int32");
+      const g = tf.grad((x: tf.Tensor) => captionLoss(x, labels, 0))(logits);
+      return [captionLoss(logits, labels, 0), g];
+    };
+    const want = await onBackend("cpu", f);
+    const got = await onBackend("blas", f);
+    const { hasFusedNll } = await import("../src/backends/xent_kernel.ts");
+    assert.ok(hasFusedNll(), "blas has the fused kernel");
+    for (let i = 0; i < want.length; i++) {
+      const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
+      assert.ok(d < 1e-5, `output ${i} differs by ${d}`);
+    }
+  },
+);
 
-Deno.test("fused layer norm (blas) matches the moments form (cpu) in value and all three gradients", async () => {
-  const { layerNorm } = await import("../src/nn/layers.ts");
-  const f = () => {
-    const x = tf.randomNormal([3, 5, 16], 1, 2, "float32", 21);
-    const g = tf.randomNormal([16], 1, 0.5, "float32", 22);
-    const b = tf.randomNormal([16], 0, 0.5, "float32", 23);
-    const w = tf.randomNormal([3, 5, 16], 0, 1, "float32", 24);
-    const grads = tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) =>
-      layerNorm(xi, gi, bi).mul(w).sum()
-    )([x, g, b]);
-    return [layerNorm(x, g, b), ...grads];
-  };
-  const want = await onBackend("cpu", f);
-  const got = await onBackend("blas", f);
-  const { hasFusedLayerNorm } = await import("../src/backends/layernorm_kernel.ts");
-  assert.ok(hasFusedLayerNorm(), "blas has the fused kernel");
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
-    assert.ok(d < 1e-4, `output ${i} differs by ${d}`);
-  }
-});
+await backendTest(
+  "fused layer norm (blas) matches the moments form (cpu) in value and all three gradients",
+  ["blas"],
+  async () => {
+    const { layerNorm } = await import("../src/nn/layers.ts");
+    const f = () => {
+      const x = tf.randomNormal([3, 5, 16], 1, 2, "float32", 21);
+      const g = tf.randomNormal([16], 1, 0.5, "float32", 22);
+      const b = tf.randomNormal([16], 0, 0.5, "float32", 23);
+      const w = tf.randomNormal([3, 5, 16], 0, 1, "float32", 24);
+      const grads = tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) =>
+        layerNorm(xi, gi, bi).mul(w).sum()
+      )([x, g, b]);
+      return [layerNorm(x, g, b), ...grads];
+    };
+    const want = await onBackend("cpu", f);
+    const got = await onBackend("blas", f);
+    const { hasFusedLayerNorm } = await import("../src/backends/layernorm_kernel.ts");
+    assert.ok(hasFusedLayerNorm(), "blas has the fused kernel");
+    for (let i = 0; i < want.length; i++) {
+      const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
+      assert.ok(d < 1e-4, `output ${i} differs by ${d}`);
+    }
+  },
+);

@@ -8,13 +8,14 @@ import {
   SimpleViT,
   stateDictFromBytes,
 } from "../mod.ts";
-import { ids, images, TINY_COCA, tinyModel } from "./helpers.ts";
+import { backendTest, ids, images, TINY_COCA, tinyModel } from "./helpers.ts";
 
 const BACKENDS = ["cpu", "webgpu", "wasm"] as const;
 
-for (const backend of BACKENDS) {
-  Deno.test(`[${backend}] causality: changing a later token never changes earlier logits`, async () => {
-    await setupBackend(backend);
+await backendTest(
+  "causality: changing a later token never changes earlier logits",
+  BACKENDS,
+  async () => {
     const model = tinyModel(3).eval();
     const img = images(2);
     const a = ids([[5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 0, 0]]);
@@ -27,10 +28,13 @@ for (const backend of BACKENDS) {
     const fb = await model.forward(b, img).slice([0, 3, 0], [1, 1, -1]).data();
     assert.notDeepEqual(Array.from(fa), Array.from(fb));
     model.dispose();
-  });
+  },
+);
 
-  Deno.test(`[${backend}] CLS pad mask: pad tokens do not change the text embedding`, async () => {
-    await setupBackend(backend);
+await backendTest(
+  "CLS pad mask: pad tokens do not change the text embedding",
+  BACKENDS,
+  async () => {
     const model = tinyModel(4).eval();
     const text = ids([[5, 6, 7, 0, 0, 0]]);
     const before = await model.embedText(text).textEmbeds.data();
@@ -50,8 +54,8 @@ for (const backend of BACKENDS) {
     const changed = await model.embedText(ids([[5, 6, 7, 0, 0, 0]])).textEmbeds.data();
     assert.ok(Math.max(...Array.from(before, (v, i) => Math.abs(v - changed[i]))) > 1e-3);
     model.dispose();
-  });
-}
+  },
+);
 
 Deno.test("patch dropout keeps max(1, floor(n(1-p))) patches in training and all in eval", async () => {
   await setupBackend("cpu");
