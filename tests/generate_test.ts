@@ -4,7 +4,7 @@ import { setupBackend } from "../src/backend.ts";
 import type { CoCa } from "../src/coca.ts";
 import { createCaptionDecoder } from "../src/caption_decoder.ts";
 import { generate, type GenerateOptions, resolveGenerateOptions } from "../src/generate.ts";
-import { images, tinyModel } from "./helpers.ts";
+import { backendTest, images, tinyModel } from "./helpers.ts";
 
 const MAX = 8;
 
@@ -41,9 +41,13 @@ function maxAbsDiff(a: Float32Array | Int32Array | Uint8Array, b: typeof a): num
   return m;
 }
 
-for (const backend of ["cpu", "wasm"] as const) {
-  Deno.test(`${backend}: cached greedy decoding equals naive re-running (tokens and logits)`, async () => {
-    await setupBackend(backend);
+// Generation runs on the default backend (blas) as well as the reference cpu and wasm.
+const GENERATE_BACKENDS = ["cpu", "wasm", "blas"] as const;
+
+await backendTest(
+  "cached greedy decoding equals naive re-running (tokens and logits)",
+  GENERATE_BACKENDS,
+  async () => {
     const m = model();
     const im = images(3);
     for (const prefix of [[], [7, 9]]) {
@@ -76,10 +80,13 @@ for (const backend of ["cpu", "wasm"] as const) {
       tf.dispose([imageTokens, imageEmbeds]);
     }
     m.dispose();
-  });
+  },
+);
 
-  Deno.test(`${backend}: beam 1 and top-k 1 equal greedy; beam cache equals naive`, async () => {
-    await setupBackend(backend);
+await backendTest(
+  "beam 1 and top-k 1 equal greedy; beam cache equals naive",
+  GENERATE_BACKENDS,
+  async () => {
     const m = model();
     const im = images(2);
     const greedy = await generate(m, im, { maxLength: MAX });
@@ -105,37 +112,39 @@ for (const backend of ["cpu", "wasm"] as const) {
       });
     }
     m.dispose();
-  });
+  },
+);
 
-  Deno.test(`${backend}: a batch decodes each image independently`, async () => {
-    await setupBackend(backend);
-    const m = model();
-    const im = images(3, 11);
-    for (
-      const opts of [
-        { maxLength: MAX },
-        { maxLength: MAX, strategy: "beam", beamSize: 3 },
-        { maxLength: MAX, strategy: "sample", seed: 4, temperature: 2 },
-      ] as GenerateOptions[]
-    ) {
-      const batch = await generate(m, im, opts);
-      for (let i = 0; i < 3; i++) {
-        const one = tf.tidy(() => im.slice([i, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D);
-        // Image i of a batch samples from stream i; a one-image call uses stream 0 = Rng(seed).
-        const seed = opts.seed === undefined
-          ? undefined
-          : (opts.seed + Math.imul(i, 0x9e3779b9)) >>> 0;
-        const single = await generate(m, one, seed === undefined ? opts : { ...opts, seed });
-        one.dispose();
-        assert.deepEqual(single.tokens[0], batch.tokens[i], `${opts.strategy} image ${i}`);
-        assert.ok(Math.abs(single.scores[0] - batch.scores[i]) < 1e-4);
-      }
+await backendTest("a batch decodes each image independently", GENERATE_BACKENDS, async () => {
+  const m = model();
+  const im = images(3, 11);
+  for (
+    const opts of [
+      { maxLength: MAX },
+      { maxLength: MAX, strategy: "beam", beamSize: 3 },
+      { maxLength: MAX, strategy: "sample", seed: 4, temperature: 2 },
+    ] as GenerateOptions[]
+  ) {
+    const batch = await generate(m, im, opts);
+    for (let i = 0; i < 3; i++) {
+      const one = tf.tidy(() => im.slice([i, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D);
+      // Image i of a batch samples from stream i; a one-image call uses stream 0 = Rng(seed).
+      const seed = opts.seed === undefined
+        ? undefined
+        : (opts.seed + Math.imul(i, 0x9e3779b9)) >>> 0;
+      const single = await generate(m, one, seed === undefined ? opts : { ...opts, seed });
+      one.dispose();
+      assert.deepEqual(single.tokens[0], batch.tokens[i], `${opts.strategy} image ${i}`);
+      assert.ok(Math.abs(single.scores[0] - batch.scores[i]) < 1e-4);
     }
-    m.dispose();
-  });
+  }
+  m.dispose();
+});
 
-  Deno.test(`${backend}: sampling is reproducible with a seed and leaves no tensors`, async () => {
-    await setupBackend(backend);
+await backendTest(
+  "sampling is reproducible with a seed and leaves no tensors",
+  GENERATE_BACKENDS,
+  async () => {
     const m = model();
     const im = images(2);
     const opts: GenerateOptions = { maxLength: MAX, strategy: "sample", temperature: 2, seed: 9 };
@@ -149,27 +158,26 @@ for (const backend of ["cpu", "wasm"] as const) {
     );
     assert.deepEqual(nucleus.tokens.map((t) => t.length), [MAX, MAX]);
     m.dispose();
-  });
+  },
+);
 
-  Deno.test(`${backend}: EOS stops a sequence (greedy and beam)`, async () => {
-    await setupBackend(backend);
-    const m = model();
-    const im = images(1);
-    const free = await generate(m, im, { maxLength: MAX });
-    const t = free.tokens[0];
-    const at = t.findIndex((id, i) => i > 0 && !t.slice(0, i).includes(id));
-    assert.ok(at > 0, `expected a new token after the first in ${t}`);
-    const eosId = t[at];
-    const stopped = await generate(m, im, { maxLength: MAX, eosId });
-    assert.deepEqual(stopped.tokens[0], t.slice(0, at));
-    assert.deepEqual(stopped.finished, [true]);
-    const beam1 = await generate(m, im, { maxLength: MAX, eosId, strategy: "beam", beamSize: 1 });
-    assert.deepEqual(beam1, stopped);
-    const beam = await generate(m, im, { maxLength: MAX, eosId, strategy: "beam", beamSize: 4 });
-    if (beam.finished[0]) assert.ok(!beam.tokens[0].includes(eosId));
-    m.dispose();
-  });
-}
+await backendTest("EOS stops a sequence (greedy and beam)", GENERATE_BACKENDS, async () => {
+  const m = model();
+  const im = images(1);
+  const free = await generate(m, im, { maxLength: MAX });
+  const t = free.tokens[0];
+  const at = t.findIndex((id, i) => i > 0 && !t.slice(0, i).includes(id));
+  assert.ok(at > 0, `expected a new token after the first in ${t}`);
+  const eosId = t[at];
+  const stopped = await generate(m, im, { maxLength: MAX, eosId });
+  assert.deepEqual(stopped.tokens[0], t.slice(0, at));
+  assert.deepEqual(stopped.finished, [true]);
+  const beam1 = await generate(m, im, { maxLength: MAX, eosId, strategy: "beam", beamSize: 1 });
+  assert.deepEqual(beam1, stopped);
+  const beam = await generate(m, im, { maxLength: MAX, eosId, strategy: "beam", beamSize: 4 });
+  if (beam.finished[0]) assert.ok(!beam.tokens[0].includes(eosId));
+  m.dispose();
+});
 
 Deno.test("generate options are validated with clear errors", async () => {
   await setupBackend("cpu");
