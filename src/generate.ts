@@ -228,12 +228,66 @@ export async function generate(
   const o = resolveGenerateOptions(options, model.config);
   const imageTokens = encodeImages(model, images);
   try {
-    return o.strategy === "beam"
-      ? await beamSearch(model, imageTokens, o)
-      : await sampleOrGreedy(model, imageTokens, o);
+    return await decodeResolved(
+      (repeat) => createCaptionDecoder(model, imageTokens, { cache: o.cache, repeat }),
+      imageTokens.shape[0],
+      o,
+    );
   } finally {
     imageTokens.dispose();
   }
+}
+
+/**
+ * Makes the decoder of one {@linkcode decodeCaptions} call: `repeat` copies of each of the
+ * `batch` rows side by side (beam search: `beamSize`; otherwise 1), row `i * repeat + j` being
+ * copy `j` of item `i`, as {@linkcode createCaptionDecoder} lays them out.
+ */
+export type DecoderFactory = (repeat: number) => CaptionDecoder;
+
+/**
+ * The decoding strategies of {@linkcode generate} (greedy, beam search, sampling) on any source
+ * of next-token logits: `decoderFor` makes the {@linkcode CaptionDecoder}, `batch` is the
+ * number of captions, and `vocab` the ids the options are checked against. `generate` is this
+ * with the model's cached (or naive) decoder over the encoded images; other decoders, such as
+ * fixed logits, let the strategies be checked on their own. The decoder is disposed at the end.
+ *
+ * @throws {RangeError} on invalid options, before the decoder is made.
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { decodeCaptions } from "./generate.ts";
+ * // Every step: token 3 is the most likely, then EOS (2).
+ * const logits = [0, 0, 1, 2];
+ * const r = await decodeCaptions((repeat) => ({
+ *   rows: repeat,
+ *   length: 0,
+ *   next: () => tf.tensor2d([logits], [1, 4]),
+ *   reorder: () => {},
+ *   dispose: () => {},
+ * }), 1, { maxLength: 3 }, { numTokens: 4, padId: 0 });
+ * console.log(r.tokens); // [[3, 3, 3]]
+ * ```
+ */
+export async function decodeCaptions(
+  decoderFor: DecoderFactory,
+  batch: number,
+  options: GenerateOptions,
+  vocab: { numTokens: number; padId: number },
+): Promise<GenerateResult> {
+  const o = resolveGenerateOptions(options, vocab);
+  positiveInt("batch", batch);
+  return await decodeResolved(decoderFor, batch, o);
+}
+
+function decodeResolved(
+  decoderFor: DecoderFactory,
+  batch: number,
+  o: ResolvedGenerateOptions,
+): Promise<GenerateResult> {
+  return o.strategy === "beam"
+    ? beamSearch(decoderFor, batch, o)
+    : sampleOrGreedy(decoderFor, batch, o);
 }
 
 /** The multimodal image tokens `(b, Q, dim)`, computed in evaluation mode. */
@@ -301,11 +355,10 @@ function chooseNext(logits: tf.Tensor2D, o: ResolvedGenerateOptions, u?: Float32
 }
 
 async function sampleOrGreedy(
-  model: CoCa,
-  imageTokens: tf.Tensor3D,
+  decoderFor: DecoderFactory,
+  b: number,
   o: ResolvedGenerateOptions,
 ): Promise<GenerateResult> {
-  const b = imageTokens.shape[0];
   const tokens = Array.from({ length: b }, () => [...o.prefix]);
   const scores = new Array<number>(b).fill(0);
   const finished = new Array<boolean>(b).fill(false);
@@ -314,7 +367,7 @@ async function sampleOrGreedy(
     { length: b },
     (_, i) => new Rng((o.seed + Math.imul(i, 0x9e3779b9)) >>> 0),
   );
-  const decoder = createCaptionDecoder(model, imageTokens, { cache: o.cache });
+  const decoder = decoderFor(1);
   try {
     let feed = startIds(o, b), width = 1 + o.prefix.length;
     for (let step = 0; step < o.maxLength; step++) {
@@ -362,11 +415,11 @@ function rank(h: Hypothesis, lengthPenalty: number): number {
 }
 
 async function beamSearch(
-  model: CoCa,
-  imageTokens: tf.Tensor3D,
+  decoderFor: DecoderFactory,
+  b: number,
   o: ResolvedGenerateOptions,
 ): Promise<GenerateResult> {
-  const b = imageTokens.shape[0], K = o.beamSize, rows = b * K;
+  const K = o.beamSize, rows = b * K;
   // Row i * K + j is beam j of image i. Only beam 0 is live at first, so the first step's
   // K best continuations are distinct.
   let beams: Hypothesis[] = Array.from({ length: rows }, (_, r) => ({
@@ -375,10 +428,7 @@ async function beamSearch(
     length: 0,
     done: false,
   }));
-  const decoder: CaptionDecoder = createCaptionDecoder(model, imageTokens, {
-    cache: o.cache,
-    repeat: K,
-  });
+  const decoder: CaptionDecoder = decoderFor(K);
   try {
     let feed = startIds(o, rows), width = 1 + o.prefix.length;
     for (let step = 0; step < o.maxLength; step++) {
