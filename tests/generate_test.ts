@@ -2,8 +2,13 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { setupBackend } from "../src/backend.ts";
 import type { CoCa } from "../src/coca.ts";
-import { createCaptionDecoder } from "../src/caption_decoder.ts";
-import { generate, type GenerateOptions, resolveGenerateOptions } from "../src/generate.ts";
+import { type CaptionDecoder, createCaptionDecoder } from "../src/caption_decoder.ts";
+import {
+  decodeCaptions,
+  generate,
+  type GenerateOptions,
+  resolveGenerateOptions,
+} from "../src/generate.ts";
 import { backendTest, images, tinyModel } from "./helpers.ts";
 
 const MAX = 8;
@@ -178,6 +183,127 @@ await backendTest("EOS stops a sequence (greedy and beam)", GENERATE_BACKENDS, a
   if (beam.finished[0]) assert.ok(!beam.tokens[0].includes(eosId));
   m.dispose();
 });
+
+/**
+ * A {@linkcode CaptionDecoder} whose next-token logits depend only on the last id fed to each
+ * row (`script(lastId)`), so that decoding strategies can be checked on known distributions.
+ */
+class ScriptedDecoder implements CaptionDecoder {
+  length = 0;
+  #last: number[];
+  constructor(public rows: number, readonly script: (last: number) => number[]) {
+    this.#last = new Array(rows).fill(-1);
+  }
+  next(ids: Int32Array, width = 1): tf.Tensor2D {
+    this.#last = this.#last.map((_, r) => ids[r * width + width - 1]);
+    this.length += width;
+    const rows = this.#last.map(this.script);
+    return tf.tensor2d(rows.flat(), [this.rows, rows[0].length]);
+  }
+  reorder(parents: Int32Array): void {
+    this.#last = Array.from(parents, (p) => this.#last[p]);
+    this.rows = parents.length;
+  }
+  dispose(): void {}
+}
+
+// Ten token ids with these probabilities, by rank: 1 .30, 3 .20, 4 .15, 5 .12, 6 .10, 7 .06,
+// 8 .04, 0 .02, 2 (EOS) .005, 9 .005.
+const P = [0.02, 0.30, 0.005, 0.20, 0.15, 0.12, 0.10, 0.06, 0.04, 0.005];
+
+await backendTest(
+  "top-k, top-p and temperature sampling on a fixed logits row: frequencies over 20000 draws match the renormalised kept distribution, nothing else is drawn",
+  GENERATE_BACKENDS,
+  async () => {
+    const N = 20000;
+    const logits = P.map(Math.log);
+    const cases: [GenerateOptions, Record<number, number>][] = [
+      // The 3 most likely tokens, renormalised (mass .65).
+      [{ topK: 3 }, { 1: 0.30 / 0.65, 3: 0.20 / 0.65, 4: 0.15 / 0.65 }],
+      // Nucleus 0.7: a token stays while the mass before it is below 0.7: 1 (0), 3 (.30),
+      // 4 (.50), 5 (.65); token 6 (.77 before it) and the rest go. Mass .77.
+      [{ topP: 0.7 }, { 1: 0.30 / 0.77, 3: 0.20 / 0.77, 4: 0.15 / 0.77, 5: 0.12 / 0.77 }],
+      // Top-k first, then the nucleus of the renormalised top 5 (mass .87): 1 (.345), 3 (.575
+      // with it) reaches 0.5, so 4 goes: 1 and 3, renormalised over .50.
+      [{ topK: 5, topP: 0.5 }, { 1: 0.6, 3: 0.4 }],
+      // A nucleus smaller than the top token keeps the top token.
+      [{ topP: 0.01 }, { 1: 1 }],
+      // Temperature 2 before the filter: probabilities ∝ p^(1/2), top 3.
+      [
+        { topK: 3, temperature: 2 },
+        Object.fromEntries(
+          [1, 3, 4].map((
+            t,
+          ) => [t, Math.sqrt(P[t]) / (Math.sqrt(0.30) + Math.sqrt(0.20) + Math.sqrt(0.15))]),
+        ),
+      ],
+      // No filter: every token, EOS included (a row that draws EOS is finished and empty).
+      [{}, Object.fromEntries(P.map((p, t) => [t, p]))],
+    ];
+    for (const [opts, want] of cases) {
+      const r = await decodeCaptions(
+        (repeat) => new ScriptedDecoder(N * repeat, () => logits),
+        N,
+        { strategy: "sample", maxLength: 1, seed: 17, ...opts },
+        { numTokens: P.length, padId: 0 },
+      );
+      const drawn = r.tokens.map((t, i) => r.finished[i] ? 2 : t[0]);
+      const counts = new Map<number, number>();
+      for (const t of drawn) counts.set(t, (counts.get(t) ?? 0) + 1);
+      const what = JSON.stringify(opts);
+      for (const t of counts.keys()) assert.ok(t in want, `${what}: drew token ${t}`);
+      for (const [t, q] of Object.entries(want)) {
+        const f = (counts.get(Number(t)) ?? 0) / N;
+        const tol = 5 * Math.sqrt(q * (1 - q) / N) + 1e-9;
+        assert.ok(Math.abs(f - q) <= tol, `${what}: token ${t} drawn ${f}, expected ${q} ± ${tol}`);
+      }
+      // The score is the token's unfiltered log-probability at temperature 1.
+      drawn.forEach((t, i) => {
+        if (Math.abs(r.scores[i] - Math.log(P[t])) > 1e-5) {
+          assert.fail(`${what}: score ${r.scores[i]} for token ${t}, expected ${Math.log(P[t])}`);
+        }
+      });
+    }
+  },
+);
+
+await backendTest(
+  "beam search ranks by sum log-prob / length ** lengthPenalty (a short and a long caption)",
+  GENERATE_BACKENDS,
+  async () => {
+    // After BOS: EOS .3, token 3 .7. After token 3: EOS .25, tokens 4..19 share .75 (.0469
+    // each). Two captions finish: [] (EOS first), log-prob log .3 = -1.204 over 1 token, and
+    // [3] (3 then EOS), log .7 + log .25 = -1.743 over 2 tokens. Ranked by sum / length^lp:
+    //   lp 0: -1.204 vs -1.743       -> []      lp 0.5: -1.204 vs -1.233 -> []
+    //   lp 1: -1.204 vs -0.872       -> [3]     lp 2:   -1.204 vs -0.436 -> [3]
+    // Every unfinished continuation ([3, x]: log .7 + log .0469 = -3.42) ranks below both.
+    const V = 20, off = -30;
+    const script = (last: number) =>
+      Array.from({ length: V }, (_, t) => {
+        if (last === 1) return t === 2 ? Math.log(0.3) : t === 3 ? Math.log(0.7) : off;
+        if (last === 3) return t === 2 ? Math.log(0.25) : t >= 4 ? Math.log(0.75 / 16) : off;
+        return 0;
+      });
+    const short = { tokens: [[]], finished: [true], score: Math.log(0.3) };
+    const long = { tokens: [[3]], finished: [true], score: Math.log(0.7) + Math.log(0.25) };
+    for (
+      const [lengthPenalty, want] of [[0, short], [0.5, short], [1, long], [2, long], [
+        undefined,
+        long,
+      ]] as const
+    ) {
+      const r = await decodeCaptions(
+        (repeat) => new ScriptedDecoder(repeat, script),
+        1,
+        { strategy: "beam", beamSize: 2, maxLength: 4, lengthPenalty },
+        { numTokens: V, padId: 0 },
+      );
+      assert.deepEqual(r.tokens, want.tokens, `lengthPenalty ${lengthPenalty}`);
+      assert.deepEqual(r.finished, want.finished);
+      assert.ok(Math.abs(r.scores[0] - want.score) < 1e-5, `${r.scores[0]} vs ${want.score}`);
+    }
+  },
+);
 
 Deno.test("generate options are validated with clear errors", async () => {
   await setupBackend("cpu");
