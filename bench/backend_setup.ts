@@ -5,8 +5,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { setupBackend } from "../src/backend.ts";
-import { blasInfo } from "../src/backends/blas.ts";
+import { setupBackend } from "../src/backends/setup.ts";
+import { blasInfo } from "../src/backends/blas/backend.ts";
 
 /** Backends the benches try, in order. */
 export const BENCH_BACKENDS = ["cpu", "wasm", "webgpu", "blas"] as const;

@@ -13,9 +13,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { setupBackend } from "../src/backend.ts";
-import { blasInfo } from "../src/backends/blas.ts";
-import { installedOpenBlasBuilds, resolveOpenBlasLibrary } from "../src/backends/openblas.ts";
+import { setupBackend } from "../src/backends/setup.ts";
+import { blasInfo } from "../src/backends/blas/backend.ts";
+import { installedOpenBlasBuilds, resolveOpenBlasLibrary } from "../src/backends/blas/openblas.ts";
 import { MODEL_CASES } from "./model_cases.ts";
 
 const CASE_ID = "small-train-step";

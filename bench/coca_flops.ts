@@ -9,7 +9,7 @@ import {
   resolveCoCaConfig,
   resolveViTConfig,
   type ViTConfig,
-} from "../src/config.ts";
+} from "../src/model/config.ts";
 
 /** One forward pass's matmul FLOPs for a batch. */
 export interface CoCaFlopsInput {

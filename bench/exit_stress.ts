@@ -16,8 +16,8 @@
  *
  * @module
  */
-import { blasInfo } from "../src/backends/blas.ts";
-import { resolveOpenBlasLibrary } from "../src/backends/openblas.ts";
+import { blasInfo } from "../src/backends/blas/backend.ts";
+import { resolveOpenBlasLibrary } from "../src/backends/blas/openblas.ts";
 import { toTensors } from "../src/data/tensors.ts";
 import { evaluate } from "../src/eval/evaluate.ts";
 import { resolveTrainConfig } from "../src/train/config.ts";

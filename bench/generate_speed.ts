@@ -9,10 +9,10 @@
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { setupBackend } from "../src/backend.ts";
-import { CoCa } from "../src/coca.ts";
-import { generate, type GenerateOptions } from "../src/generate.ts";
-import { SimpleViT } from "../src/vit.ts";
+import { setupBackend } from "../src/backends/setup.ts";
+import { CoCa } from "../src/model/coca.ts";
+import { generate, type GenerateOptions } from "../src/generate/generate.ts";
+import { SimpleViT } from "../src/model/vit.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

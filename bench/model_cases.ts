@@ -6,12 +6,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { CoCa } from "../src/coca.ts";
-import { SimpleViT } from "../src/vit.ts";
-import type { CoCaConfig, ViTConfig } from "../src/config.ts";
+import { CoCa } from "../src/model/coca.ts";
+import { SimpleViT } from "../src/model/vit.ts";
+import type { CoCaConfig, ViTConfig } from "../src/model/config.ts";
 import { AdamW } from "../src/train/optimizer.ts";
 import { trainStep } from "../src/train/step.ts";
-import { generate } from "../src/generate.ts";
+import { generate } from "../src/generate/generate.ts";
 import type { BenchCase } from "./cases.ts";
 import { PYTORCH_REFERENCE } from "./cases.ts";
 import { cocaForwardFlops } from "./coca_flops.ts";

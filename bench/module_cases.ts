@@ -12,8 +12,8 @@ import { CrossAttention, ParallelTransformerBlock } from "../src/nn/blocks.ts";
 import { LayerNorm, Linear } from "../src/nn/layers.ts";
 import { causalBias, multiQueryAttention, splitHeads } from "../src/nn/attention.ts";
 import { applyRotary } from "../src/nn/rotary.ts";
-import { swiglu } from "../src/nn/feedforward.ts";
-import { SimpleViT } from "../src/vit.ts";
+import { swiglu } from "../src/ops/swiglu.ts";
+import { SimpleViT } from "../src/model/vit.ts";
 import type { BenchCase } from "./cases.ts";
 
 /** Text-side sizes of a config. */

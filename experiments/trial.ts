@@ -9,7 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CoCa } from "../src/coca.ts";
+import type { CoCa } from "../src/model/coca.ts";
 import type { Dataset } from "../src/data/types.ts";
 import { evaluate, type SplitReport } from "../src/eval/evaluate.ts";
 import { resolveTrainConfig, type TrainConfigInput } from "../src/train/config.ts";

@@ -41,7 +41,7 @@ Deno.test("a backend that cannot start fails with its error and what is availabl
   Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined, configurable: true });
   try {
     tf.removeBackend("webgpu");
-    const { registerGuardedWebGPU } = await import("../src/backend.ts");
+    const { registerGuardedWebGPU } = await import("../src/backends/setup.ts");
     registerGuardedWebGPU();
     await assert.rejects(
       () => setupBackend("webgpu"),
@@ -53,7 +53,7 @@ Deno.test("a backend that cannot start fails with its error and what is availabl
 });
 
 Deno.test("the guarded webgpu factory requests only features Deno accepts and reads adapter info first", async () => {
-  const { webgpuDeviceDescriptor } = await import("../src/backend.ts");
+  const { webgpuDeviceDescriptor } = await import("../src/backends/setup.ts");
   const fakeAdapter = {
     features: new Set(["timestamp-query", "bgra8unorm-storage", "chromium-experimental-foo"]),
     limits: {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { exitStress } from "../bench/exit_stress.ts";
-import { installedOpenBlasBuilds } from "../src/backends/openblas.ts";
+import { installedOpenBlasBuilds } from "../src/backends/blas/openblas.ts";
 
 const builds = installedOpenBlasBuilds();
 const both = builds.pthread !== undefined && builds.openmp !== undefined;
@@ -52,7 +52,7 @@ Deno.test({
 
 /** Runs a loader probe in a fresh process (the backend loads once per process). */
 async function probe(env: Record<string, string>): Promise<Record<string, unknown>> {
-  const url = new URL("../src/backends/openblas.ts", import.meta.url).href;
+  const url = new URL("../src/backends/blas/openblas.ts", import.meta.url).href;
   const code = `import { loadOpenBlas } from "${url}";
     const r = loadOpenBlas();
     console.log(JSON.stringify(r.ok

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { blasInfo, registerBlasBackend } from "../src/backends/blas.ts";
-import { planMatMul } from "../src/backends/blas_matmul.ts";
+import { blasInfo, registerBlasBackend } from "../src/backends/blas/backend.ts";
+import { planMatMul } from "../src/backends/blas/matmul.ts";
 
 const reg = registerBlasBackend();
 const ignore = !reg.ok;

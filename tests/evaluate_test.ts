@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { setupBackend } from "../src/backend.ts";
-import type { CoCaLoss } from "../src/coca.ts";
-import { buildModel, type ModelConfig } from "../src/checkpoint_load.ts";
+import { setupBackend } from "../src/backends/setup.ts";
+import type { CoCaLoss } from "../src/model/coca.ts";
+import { buildModel, type ModelConfig } from "../src/train/checkpoint_load.ts";
 import { loadDataset } from "../src/data/load.ts";
 import { shapesDataset } from "../src/data/shapes.ts";
 import { type Dataset, type Example, fillTemplate } from "../src/data/types.ts";
@@ -14,7 +14,7 @@ import {
 } from "../src/eval/evaluate.ts";
 import { recallAtKMulti } from "../src/eval/metrics.ts";
 import { chanceRecallAtK, recallAtKRelevant } from "../src/eval/retrieval.ts";
-import { hostIds } from "../src/host_ids.ts";
+import { hostIds } from "../src/model/host_ids.ts";
 import { type Tokenizer, trainTokenizer } from "../src/text/tokenizer.ts";
 import { saveWeights } from "../src/weights/io.ts";
 import { TINY_COCA, TINY_VIT } from "./helpers.ts";

@@ -20,7 +20,7 @@ import {
   summaryMarkdown,
 } from "../experiments/mod.ts";
 
-const CLI = resolve("src/cli/experiment.ts");
+const CLI = resolve("experiments/cli.ts");
 
 async function runCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const r = await new Deno.Command(Deno.execPath(), {

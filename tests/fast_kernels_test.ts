@@ -1,11 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { BINARY_KERNELS, broadcastBinary, broadcastShapes } from "../src/backends/fast_binary.ts";
-import { reduce, type ReduceOp } from "../src/backends/fast_reduce.ts";
-import { softmaxRows } from "../src/backends/fast_softmax.ts";
-import { transposeValues } from "../src/backends/fast_transpose.ts";
-import { UNARY_KERNELS, unaryValues } from "../src/backends/fast_unary.ts";
-import { setupBackend } from "../src/backend.ts";
+import {
+  BINARY_KERNELS,
+  broadcastBinary,
+  broadcastShapes,
+} from "../src/backends/blas/fast_binary.ts";
+import { reduce, type ReduceOp } from "../src/backends/blas/fast_reduce.ts";
+import { softmaxRows } from "../src/backends/blas/fast_softmax.ts";
+import { transposeValues } from "../src/backends/blas/fast_transpose.ts";
+import { UNARY_KERNELS, unaryValues } from "../src/backends/blas/fast_unary.ts";
+import { setupBackend } from "../src/backends/setup.ts";
 
 // These pin the pure-JS kernels against the tfjs cpu backend; no OpenBLAS needed.
 await setupBackend("cpu"); // silences the cpu backend banner

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { setupBackend } from "../src/backend.ts";
-import type { CoCa } from "../src/coca.ts";
-import { type CaptionDecoder, createCaptionDecoder } from "../src/caption_decoder.ts";
+import { setupBackend } from "../src/backends/setup.ts";
+import type { CoCa } from "../src/model/coca.ts";
+import { type CaptionDecoder, createCaptionDecoder } from "../src/generate/decoder.ts";
 import {
   decodeCaptions,
   generate,
   type GenerateOptions,
   resolveGenerateOptions,
-} from "../src/generate.ts";
+} from "../src/generate/generate.ts";
 import { backendTest, images, tinyModel } from "./helpers.ts";
 
 const MAX = 8;

@@ -79,7 +79,7 @@ await backendTest(
   "fused SwiGLU (blas) matches the op form (cpu) in value and gradient",
   ["blas"],
   async () => {
-    const { swiglu } = await import("../src/nn/feedforward.ts");
+    const { swiglu } = await import("../src/ops/swiglu.ts");
     const f = () => {
       const t = tf.randomNormal([2, 5, 12], 0, 2, "float32", 7);
       const w = tf.randomNormal([2, 5, 6], 0, 1, "float32", 8);
@@ -88,7 +88,7 @@ await backendTest(
     };
     const want = await onBackend("cpu", f);
     const got = await onBackend("blas", f);
-    const { hasFusedSwiGLU } = await import("../src/backends/swiglu_kernel.ts");
+    const { hasFusedSwiGLU } = await import("../src/ops/swiglu.ts");
     assert.ok(hasFusedSwiGLU(), "blas has the fused kernel");
     for (let i = 0; i < want.length; i++) {
       const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
@@ -101,7 +101,7 @@ await backendTest(
   "fused cross-entropy (blas) matches the log-softmax form (cpu) in value and gradient",
   ["blas"],
   async () => {
-    const { captionLoss } = await import("../src/losses.ts");
+    const { captionLoss } = await import("../src/model/losses.ts");
     const f = () => {
       const logits = tf.randomNormal([2, 4, 9], 0, 3, "float32", 11);
       const labels = tf.tensor2d([[1, 8, 0, 3], [0, 0, 5, 2]], [2, 4], "int32");
@@ -110,7 +110,7 @@ await backendTest(
     };
     const want = await onBackend("cpu", f);
     const got = await onBackend("blas", f);
-    const { hasFusedNll } = await import("../src/backends/xent_kernel.ts");
+    const { hasFusedNll } = await import("../src/ops/nll.ts");
     assert.ok(hasFusedNll(), "blas has the fused kernel");
     for (let i = 0; i < want.length; i++) {
       const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
@@ -123,7 +123,7 @@ await backendTest(
   "fused layer norm (blas) matches the moments form (cpu) in value and all three gradients",
   ["blas"],
   async () => {
-    const { layerNorm } = await import("../src/nn/layers.ts");
+    const { layerNorm } = await import("../src/ops/layer_norm.ts");
     const f = () => {
       const x = tf.randomNormal([3, 5, 16], 1, 2, "float32", 21);
       const g = tf.randomNormal([16], 1, 0.5, "float32", 22);
@@ -136,7 +136,7 @@ await backendTest(
     };
     const want = await onBackend("cpu", f);
     const got = await onBackend("blas", f);
-    const { hasFusedLayerNorm } = await import("../src/backends/layernorm_kernel.ts");
+    const { hasFusedLayerNorm } = await import("../src/ops/layer_norm.ts");
     assert.ok(hasFusedLayerNorm(), "blas has the fused kernel");
     for (let i = 0; i < want.length; i++) {
       const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));

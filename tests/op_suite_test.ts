@@ -4,7 +4,7 @@
 // for any kernel (or input dtype) no case covers, or when tests/op_suite/kernels.json is stale.
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { availableBackends, setupBackend } from "../src/backend.ts";
+import { availableBackends, setupBackend } from "../src/backends/setup.ts";
 import {
   isTracing,
   type KernelCall,
@@ -12,7 +12,7 @@ import {
   traceKernels,
   traceKernelsSync,
 } from "../src/backends/kernel_trace.ts";
-import { fusedSwiGLU } from "../src/backends/swiglu_kernel.ts";
+import { fusedSwiGLU } from "../src/ops/swiglu.ts";
 import { CASES, GRAD_TOL, type Input, type OpCase, TOL, type Tol } from "./op_suite/cases.ts";
 import {
   allKernels,

@@ -13,7 +13,7 @@
 //
 // Each output is listed as the 32-bit integer k of the float k / 2^32.
 import assert from "node:assert/strict";
-import { Rng } from "../src/rng.ts";
+import { Rng } from "../src/util/rng.ts";
 import { mixSeeds, mulberry32, randInt, shuffleInPlace } from "../src/data/rng.ts";
 import { seededRng } from "../src/sweep/random.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { setupBackend } from "../src/backend.ts";
+import { setupBackend } from "../src/backends/setup.ts";
 import {
   parseSafetensors,
   type RawTensor,

@@ -96,7 +96,7 @@ await backendTest("the fused AdamW kernel gives the same update as the op-by-op 
     return { out, m: [...state.m[0]], v: [...state.v[1]] };
   };
   const ref = await run("cpu"), fused = await run("blas");
-  const { hasFusedAdamW } = await import("../src/backends/adamw_kernel.ts");
+  const { hasFusedAdamW } = await import("../src/ops/adamw.ts");
   assert.ok(hasFusedAdamW(), "blas has the fused kernel");
   for (const k of ["out", "m", "v"] as const) {
     const d = Math.max(...ref[k].map((x, i) => Math.abs(x - fused[k][i])));

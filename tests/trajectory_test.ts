@@ -7,7 +7,7 @@ import {
   serializeSafetensors,
   setupBackend,
 } from "../mod.ts";
-import { FixtureError } from "../src/parity.ts";
+import { FixtureError } from "../src/reference/parity.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const traj = {

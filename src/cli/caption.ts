@@ -11,9 +11,9 @@
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { setupBackend } from "../backend.ts";
-import type { CoCa } from "../coca.ts";
-import { loadCheckpoint } from "../checkpoint_load.ts";
+import { setupBackend } from "../backends/setup.ts";
+import type { CoCa } from "../model/coca.ts";
+import { loadCheckpoint } from "../train/checkpoint_load.ts";
 import { decodeImage, toModelImage } from "../data/image.ts";
 import {
   DECODE_STRATEGIES,
@@ -21,9 +21,9 @@ import {
   generate,
   type GenerateOptions,
   resolveGenerateOptions,
-} from "../generate.ts";
+} from "../generate/generate.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
-import type { SimpleViT } from "../vit.ts";
+import type { SimpleViT } from "../model/vit.ts";
 
 /** The usage line printed by `--help` and after argument errors. */
 export const CAPTION_USAGE: string =

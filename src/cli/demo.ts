@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { resolveTrainConfig, type TrainConfigInput } from "../train/config.ts";
 import { train } from "../train/trainer.ts";
 import { evaluate, type SplitReport } from "../eval/evaluate.ts";
-import { generate } from "../generate.ts";
+import { generate } from "../generate/generate.ts";
 import { lossCurves } from "../plot/loss_curves.ts";
 import { imageGrid } from "../plot/image_grid.ts";
 import { toHtml } from "../plot/to_html.ts";

@@ -13,9 +13,9 @@
  */
 import { parseArgs } from "node:util";
 import type * as tf from "@tensorflow/tfjs";
-import { setupBackend } from "../backend.ts";
-import type { CoCa } from "../coca.ts";
-import { loadCheckpoint, readCheckpointConfig } from "../checkpoint_load.ts";
+import { setupBackend } from "../backends/setup.ts";
+import type { CoCa } from "../model/coca.ts";
+import { loadCheckpoint, readCheckpointConfig } from "../train/checkpoint_load.ts";
 import { loadDataset } from "../data/load.ts";
 import { type CaptionGenerator, evaluate, formatReport } from "../eval/evaluate.ts";
 
@@ -43,7 +43,7 @@ async function loadGenerator(
   model: CoCa,
   maxLength: number,
 ): Promise<CaptionGenerator | string> {
-  const url = new URL("../generate.ts", import.meta.url);
+  const url = new URL("../generate/generate.ts", import.meta.url);
   try {
     await Deno.stat(url);
   } catch {

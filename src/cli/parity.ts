@@ -7,9 +7,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { BACKENDS, setupBackend } from "../backend.ts";
-import { FixtureError } from "../parity.ts";
-import { runFixture } from "../fixture.ts";
+import { BACKENDS, setupBackend } from "../backends/setup.ts";
+import { FixtureError } from "../reference/parity.ts";
+import { runFixture } from "../reference/fixture.ts";
 
 const usage = `usage: deno task parity FIXTURE.safetensors [--backend ${
   ["auto", ...BACKENDS].join("|")

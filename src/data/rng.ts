@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Rng as SeededRng } from "../rng.ts";
+import { Rng as SeededRng } from "../util/rng.ts";
 
 /** A function returning uniform floats in [0, 1). */
 export type Rng = () => number;

@@ -46,8 +46,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CoCaLoss } from "../coca.ts";
-import { hostIds, idsTensor } from "../host_ids.ts";
+import type { CoCaLoss } from "../model/coca.ts";
+import { hostIds, idsTensor } from "../model/host_ids.ts";
 import { toTensors } from "../data/tensors.ts";
 import {
   type Dataset,

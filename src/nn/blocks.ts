@@ -10,7 +10,7 @@ import type { ParamStore } from "./params.ts";
 import { LayerNorm, Linear } from "./layers.ts";
 import { causalBias, multiQueryAttention, splitHeads } from "./attention.ts";
 import { applyRotary, rotaryInvFreq } from "./rotary.ts";
-import { swiglu } from "./feedforward.ts";
+import { swiglu } from "../ops/swiglu.ts";
 
 /** Keys and values of earlier positions, for incremental decoding: each `(b, P, dimHead)`. */
 export interface KeyValue {

@@ -1,26 +1,9 @@
 /**
- * Feed-forward activations: SwiGLU (CoCa) and exact GELU (ViT).
+ * Feed-forward activation of the ViT: exact GELU (CoCa's SwiGLU is `ops/swiglu.ts`).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fusedSwiGLU, hasFusedSwiGLU } from "../backends/swiglu_kernel.ts";
-
-/**
- * SwiGLU: split the last axis into `[x, gate]` and return `silu(gate) * x`.
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { swiglu } from "./feedforward.ts";
- * console.log(swiglu(tf.ones([2, 8])).shape); // [2, 4]
- * ```
- */
-export function swiglu(t: tf.Tensor): tf.Tensor {
-  if (hasFusedSwiGLU()) return fusedSwiGLU(t);
-  const [x, gate] = tf.split(t, 2, -1);
-  return gate.mul(tf.sigmoid(gate)).mul(x);
-}
 
 /**
  * GELU in its exact erf form: `0.5 x (1 + erf(x / √2))`.

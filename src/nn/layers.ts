@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ParamStore } from "./params.ts";
-import { fusedLayerNorm, hasFusedLayerNorm } from "../backends/layernorm_kernel.ts";
+import { layerNorm } from "../ops/layer_norm.ts";
 
 /**
  * `y = x Wᵀ (+ b)` with `W` stored `(out, in)` as in PyTorch's `nn.Linear`.
@@ -81,28 +81,4 @@ export class LayerNorm {
   apply(x: tf.Tensor): tf.Tensor {
     return layerNorm(x, this.scale, this.shift);
   }
-}
-
-/**
- * `(x - mean) / sqrt(var + eps) * scale + shift` over the last axis.
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { layerNorm } from "./layers.ts";
- * const y = layerNorm(tf.tensor2d([[1, 2, 3]]), tf.ones([3]), tf.zeros([3]));
- * y.print();
- * ```
- */
-export function layerNorm(
-  x: tf.Tensor,
-  scale: tf.Tensor,
-  shift: tf.Tensor,
-  eps = 1e-5,
-): tf.Tensor {
-  if (hasFusedLayerNorm()) return fusedLayerNorm(x, scale, shift, eps);
-  return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    return x.sub(mean).mul(tf.rsqrt(variance.add(eps))).mul(scale).add(shift);
-  });
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Rng as Mulberry32 } from "../rng.ts";
+import { Rng as Mulberry32 } from "../util/rng.ts";
 
 /** A function returning uniform floats in [0, 1). */
 export type Rng = () => number;

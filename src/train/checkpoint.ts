@@ -7,7 +7,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { CoCa } from "../coca.ts";
+import type { CoCa } from "../model/coca.ts";
 import type { AdamW, AdamWState } from "./optimizer.ts";
 import type { TrainConfig } from "./config.ts";
 import { weightsToBytes } from "../weights/io.ts";

@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { type CoCaConfig, resolveCoCaConfig, resolveViTConfig, type ViTConfig } from "../config.ts";
+import {
+  type CoCaConfig,
+  resolveCoCaConfig,
+  resolveViTConfig,
+  type ViTConfig,
+} from "../model/config.ts";
 import type { DataConfig } from "../data/load.ts";
 
 /** A full training run, as plain data. */

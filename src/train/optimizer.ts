@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fusedAdamW, hasFusedAdamW } from "../backends/adamw_kernel.ts";
+import { adamwUpdate } from "../ops/adamw.ts";
 
 /** AdamW hyper-parameters. */
 export interface AdamWOptions {
@@ -83,37 +83,23 @@ export class AdamW {
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.options;
     const bc1 = 1 - beta1 ** this.step, bc2 = 1 - beta2 ** this.step;
-    const fused = hasFusedAdamW();
     tf.tidy(() => {
       this.vars.forEach((p, i) => {
         const g = grads[i];
         if (!g) return;
-        if (fused) {
-          const wd = this.#decays[i] ? weightDecay : 0;
-          const [np, nm, nv] = fusedAdamW(p, g, this.#m[i], this.#v[i], {
-            lr,
-            beta1,
-            beta2,
-            eps,
-            weightDecay: wd,
-            bc1,
-            bc2,
-            gradScale,
-          });
-          this.#m[i].assign(nm);
-          this.#v[i].assign(nv);
-          p.assign(np);
-          return;
-        }
-        const gs = gradScale === 1 ? g : g.mul(gradScale);
-        const m = this.#m[i].mul(beta1).add(gs.mul(1 - beta1));
-        const v = this.#v[i].mul(beta2).add(gs.square().mul(1 - beta2));
-        this.#m[i].assign(m);
-        this.#v[i].assign(v);
-        const update = m.div(bc1).div(v.div(bc2).sqrt().add(eps));
-        let next = p.sub(update.mul(lr));
-        if (this.#decays[i] && weightDecay > 0) next = next.sub(p.mul(lr * weightDecay));
-        p.assign(next);
+        const [np, nm, nv] = adamwUpdate(p, g, this.#m[i], this.#v[i], {
+          lr,
+          beta1,
+          beta2,
+          eps,
+          weightDecay: this.#decays[i] ? weightDecay : 0,
+          bc1,
+          bc2,
+          gradScale,
+        });
+        this.#m[i].assign(nm);
+        this.#v[i].assign(nv);
+        p.assign(np);
       });
     });
   }

@@ -4,9 +4,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CoCa, ImageInput } from "../coca.ts";
+import type { CoCa, ImageInput } from "../model/coca.ts";
 import { type AdamW, clipByGlobalNorm } from "./optimizer.ts";
-import { hasFusedAdamW, hostGlobalNorm } from "../backends/adamw_kernel.ts";
+import { hasFusedAdamW, hostGlobalNorm } from "../ops/adamw.ts";
 
 /** The losses of a step, as numbers. */
 export interface StepResult {
@@ -25,7 +25,7 @@ export interface StepResult {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { CoCa } from "../coca.ts";
+ * import { CoCa } from "../model/coca.ts";
  * import { AdamW } from "./optimizer.ts";
  * import { trainStep } from "./step.ts";
  * const coca = new CoCa({ dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1, dimHead: 8, heads: 2, numImgQueries: 2 });

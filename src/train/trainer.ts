@@ -6,10 +6,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CoCa } from "../coca.ts";
-import type { SimpleViT } from "../vit.ts";
-import { buildModel } from "../checkpoint_load.ts";
-import { setupBackend } from "../backend.ts";
+import type { CoCa } from "../model/coca.ts";
+import type { SimpleViT } from "../model/vit.ts";
+import { buildModel } from "./checkpoint_load.ts";
+import { setupBackend } from "../backends/setup.ts";
 import { AdamW } from "./optimizer.ts";
 import { trainStep } from "./step.ts";
 import { learningRate } from "./schedule.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { CoCa, LoadReport } from "../coca.ts";
+import type { CoCa, LoadReport } from "../model/coca.ts";
 import {
   fromTensor,
   parseSafetensors,
@@ -19,7 +19,7 @@ import {
  *
  * @example
  * ```ts
- * import { CoCa } from "../coca.ts";
+ * import { CoCa } from "../model/coca.ts";
  * import { weightsToBytes } from "./io.ts";
  * const coca = new CoCa({ dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1, dimHead: 8, heads: 2, numImgQueries: 2 });
  * console.log((await weightsToBytes(coca)).length > 0); // true
@@ -62,7 +62,7 @@ export function stateDictFromBytes(bytes: Uint8Array, prefix = ""): Map<string, 
  *
  * @example
  * ```ts
- * import { CoCa } from "../coca.ts";
+ * import { CoCa } from "../model/coca.ts";
  * import { saveWeights } from "./io.ts";
  * const coca = new CoCa({ dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1, dimHead: 8, heads: 2, numImgQueries: 2 });
  * await saveWeights(coca, await Deno.makeTempFile({ suffix: ".safetensors" }));
@@ -84,7 +84,7 @@ export async function saveWeights(
  *
  * @example
  * ```ts
- * import { CoCa } from "../coca.ts";
+ * import { CoCa } from "../model/coca.ts";
  * import { loadWeights, saveWeights } from "./io.ts";
  * const cfg = { dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1, dimHead: 8, heads: 2, numImgQueries: 2 };
  * const path = await Deno.makeTempFile({ suffix: ".safetensors" });

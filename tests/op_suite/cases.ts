@@ -11,9 +11,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { layerNorm } from "../../src/nn/layers.ts";
-import { swiglu } from "../../src/nn/feedforward.ts";
-import { captionLoss } from "../../src/losses.ts";
+import { layerNorm } from "../../src/ops/layer_norm.ts";
+import { swiglu } from "../../src/ops/swiglu.ts";
+import { captionLoss } from "../../src/model/losses.ts";
 import { AdamW } from "../../src/train/optimizer.ts";
 
 /** One input of a case, as host data. */

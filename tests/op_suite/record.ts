@@ -16,18 +16,18 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { availableBackends, setupBackend } from "../../src/backend.ts";
+import { availableBackends, setupBackend } from "../../src/backends/setup.ts";
 import { type KernelCall, recordKernelCalls } from "../../src/backends/kernel_trace.ts";
-import { buildModel } from "../../src/checkpoint_load.ts";
-import type { CoCa } from "../../src/coca.ts";
+import { buildModel } from "../../src/train/checkpoint_load.ts";
+import type { CoCa } from "../../src/model/coca.ts";
 import { shapesDataset } from "../../src/data/shapes.ts";
 import { evaluate } from "../../src/eval/evaluate.ts";
-import { generate, type GenerateOptions } from "../../src/generate.ts";
+import { generate, type GenerateOptions } from "../../src/generate/generate.ts";
 import { AdamW } from "../../src/train/optimizer.ts";
 import { trainStep } from "../../src/train/step.ts";
 import { trainTokenizer } from "../../src/text/tokenizer.ts";
 import { parseSafetensors } from "../../src/weights/safetensors.ts";
-import { buildFromReferenceConfig, type ReferenceConfig } from "../../src/weights/reference.ts";
+import { buildFromReferenceConfig, type ReferenceConfig } from "../../src/reference/config.ts";
 import { TINY_COCA, TINY_VIT } from "../helpers.ts";
 
 /** The phases recorded, in order. */

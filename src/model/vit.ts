@@ -8,11 +8,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type ResolvedViTConfig, resolveViTConfig, type ViTConfig } from "./config.ts";
-import { ParamStore } from "./nn/params.ts";
-import { LayerNorm, Linear } from "./nn/layers.ts";
-import { multiHeadAttention, splitHeads } from "./nn/attention.ts";
-import { gelu } from "./nn/feedforward.ts";
-import { Rng } from "./rng.ts";
+import { ParamStore } from "../nn/params.ts";
+import { LayerNorm, Linear } from "../nn/layers.ts";
+import { multiHeadAttention, splitHeads } from "../nn/attention.ts";
+import { gelu } from "../nn/feedforward.ts";
+import { Rng } from "../util/rng.ts";
 
 /** Anything that turns images `(b, c, H, W)` into tokens `(b, m, imageDim)`. */
 export type ImageEncoderFn = (images: tf.Tensor4D, training: boolean) => tf.Tensor3D;

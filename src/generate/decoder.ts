@@ -15,9 +15,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CoCa } from "./coca.ts";
-import type { KeyValue } from "./nn/blocks.ts";
-import { idsTensor } from "./host_ids.ts";
+import type { CoCa } from "../model/coca.ts";
+import type { KeyValue } from "../nn/blocks.ts";
+import { idsTensor } from "../model/host_ids.ts";
 
 /** The interface shared by the cached and the naive decoder. */
 export interface CaptionDecoder {
@@ -52,8 +52,8 @@ export interface CaptionDecoderOptions {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { CoCa } from "./coca.ts";
- * import { createCaptionDecoder } from "./caption_decoder.ts";
+ * import { CoCa } from "../model/coca.ts";
+ * import { createCaptionDecoder } from "./decoder.ts";
  * const coca = new CoCa({ dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1,
  *   dimHead: 8, heads: 2, numImgQueries: 2 });
  * const { imageTokens } = coca.embedImage({ imageTokens: tf.zeros([1, 3, 16]) });
@@ -120,8 +120,8 @@ function checkParents(parents: Int32Array, rows: number): void {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { CoCa } from "./coca.ts";
- * import { CachedCaptionDecoder } from "./caption_decoder.ts";
+ * import { CoCa } from "../model/coca.ts";
+ * import { CachedCaptionDecoder } from "./decoder.ts";
  * const coca = new CoCa({ dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1,
  *   dimHead: 8, heads: 2, numImgQueries: 2 });
  * const dec = new CachedCaptionDecoder(coca, tf.zeros([2, 2, 16]));
@@ -209,8 +209,8 @@ export class CachedCaptionDecoder implements CaptionDecoder {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { CoCa } from "./coca.ts";
- * import { NaiveCaptionDecoder } from "./caption_decoder.ts";
+ * import { CoCa } from "../model/coca.ts";
+ * import { NaiveCaptionDecoder } from "./decoder.ts";
  * const coca = new CoCa({ dim: 16, numTokens: 10, unimodalDepth: 1, multimodalDepth: 1,
  *   dimHead: 8, heads: 2, numImgQueries: 2 });
  * const dec = new NaiveCaptionDecoder(coca, tf.zeros([1, 2, 16]));

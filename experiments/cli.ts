@@ -7,8 +7,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { EXPERIMENTS, type Mode, runExperiment } from "../../experiments/mod.ts";
-import { formatProgress } from "../sweep/progress.ts";
+import { EXPERIMENTS, type Mode, runExperiment } from "./mod.ts";
+import { formatProgress } from "../src/sweep/progress.ts";
 
 const USAGE = `usage: deno task experiment <${Object.keys(EXPERIMENTS).join("|")}> [--quick] ` +
   `[--out DIR] [--backend auto|blas|wasm|cpu|webgpu] [--concurrency N] [--force]`;

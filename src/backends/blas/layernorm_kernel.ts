@@ -10,7 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { cpuOutput, cpuValues } from "./cpu_data.ts";
+import { cpuOutput, cpuValues } from "../cpu_data.ts";
 
 /** Mean and `1 / sqrt(biased variance + eps)` of `xv[o .. o+d)`. */
 function rowStats(xv: ArrayLike<number>, o: number, d: number, eps: number): [number, number] {
@@ -89,51 +89,4 @@ export function registerLayerNormKernels(backendName: string): void {
       ];
     },
   });
-}
-
-/**
- * Whether the active backend has the fused layer norm.
- *
- * @example
- * ```ts
- * import { hasFusedLayerNorm } from "./layernorm_kernel.ts";
- * console.log(hasFusedLayerNorm());
- * ```
- */
-export function hasFusedLayerNorm(): boolean {
-  return tf.getKernel("CocaLayerNorm", tf.getBackend()) !== undefined;
-}
-
-/**
- * Layer norm through the fused kernels, differentiable in `x`, `scale` and `shift`.
- *
- * @example
- * ```ts ignore
- * const y = fusedLayerNorm(x, gamma, beta, 1e-5);
- * ```
- */
-export function fusedLayerNorm(
-  x: tf.Tensor,
-  scale: tf.Tensor,
-  shift: tf.Tensor,
-  eps: number,
-): tf.Tensor {
-  const op = tf.customGrad(
-    ((xi: tf.Tensor, g: tf.Tensor, bi: tf.Tensor, save: tf.GradSaveFunc) => {
-      save([xi, g]);
-      const value = tf.engine().runKernel(
-        "CocaLayerNorm",
-        { x: xi, scale: g, shift: bi } as unknown as tf.NamedTensorMap,
-        { eps } as unknown as tf.NamedAttrMap,
-      ) as tf.Tensor;
-      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.engine().runKernel(
-          "CocaLayerNormGrad",
-          { x: saved[0], scale: saved[1], dy } as unknown as tf.NamedTensorMap,
-          { eps } as unknown as tf.NamedAttrMap,
-        ) as unknown as tf.Tensor[];
-      return { value, gradFunc };
-    }) as unknown as Parameters<typeof tf.customGrad>[0],
-  ) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
-  return op(x, scale, shift);
 }

@@ -12,9 +12,9 @@ import {
   type RawTensor,
   type SafeTensors,
   toTensor,
-} from "./weights/safetensors.ts";
-import { buildFromReferenceConfig, type ReferenceConfig } from "./weights/reference.ts";
-import type { CoCa } from "./coca.ts";
+} from "../weights/safetensors.ts";
+import { buildFromReferenceConfig, type ReferenceConfig } from "./config.ts";
+import type { CoCa } from "../model/coca.ts";
 
 /** One compared tensor or number. */
 export interface ParityRow {

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fusedNll, hasFusedNll } from "./backends/xent_kernel.ts";
+import { tokenNll } from "../ops/nll.ts";
 
 /**
  * Mean cross-entropy of `logits (b, n, V)` against `labels (b, n)` over every
@@ -24,9 +24,7 @@ export function captionLoss(logits: tf.Tensor, labels: tf.Tensor, padId: number)
     const V = logits.shape[logits.rank - 1];
     const flat = labels.reshape([-1]) as tf.Tensor1D;
     const keep = tf.notEqual(flat, padId).toFloat();
-    const nll = hasFusedNll()
-      ? fusedNll(logits.reshape([-1, V]) as tf.Tensor2D, flat)
-      : tf.logSoftmax(logits.reshape([-1, V])).mul(tf.oneHot(flat, V)).sum(-1).neg();
+    const nll = tokenNll(logits.reshape([-1, V]) as tf.Tensor2D, flat);
     return nll.mul(keep).sum().div(keep.sum()) as tf.Scalar;
   });
 }

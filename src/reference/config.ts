@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { CoCaConfig, ViTConfig } from "../config.ts";
-import { CoCa } from "../coca.ts";
-import { SimpleViT } from "../vit.ts";
+import type { CoCaConfig, ViTConfig } from "../model/config.ts";
+import { CoCa } from "../model/coca.ts";
+import { SimpleViT } from "../model/vit.ts";
 
 /** `{vit: {...}, coca: {...}}` with the reference's argument names. */
 export interface ReferenceConfig {
@@ -63,7 +63,7 @@ function rename<T>(what: string, src: Record<string, unknown>, names: Record<str
  *
  * @example
  * ```ts
- * import { fromReferenceConfig } from "./reference.ts";
+ * import { fromReferenceConfig } from "./config.ts";
  * const { vit } = fromReferenceConfig({ vit: { image_size: 32, patch_size: 8, num_classes: 10, dim: 64, depth: 2, heads: 4, mlp_dim: 128 }, coca: { dim: 64, num_tokens: 97, unimodal_depth: 2, multimodal_depth: 2 } });
  * console.log(vit.mlpDim); // 128
  * ```
@@ -85,7 +85,7 @@ export function fromReferenceConfig(cfg: ReferenceConfig): { vit: ViTConfig; coc
  *
  * @example
  * ```ts
- * import { buildFromReferenceConfig } from "./reference.ts";
+ * import { buildFromReferenceConfig } from "./config.ts";
  * const coca = buildFromReferenceConfig({ vit: { image_size: 32, patch_size: 8, num_classes: 10, dim: 64, depth: 1, heads: 2, mlp_dim: 64 }, coca: { dim: 32, image_dim: 64, num_tokens: 50, unimodal_depth: 1, multimodal_depth: 1, num_img_queries: 4, dim_head: 16, heads: 2 } });
  * console.log(coca.config.numTokens); // 50
  * ```

@@ -8,10 +8,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type CoCaConfig, resolveCoCaConfig, type ResolvedCoCaConfig } from "./config.ts";
-import { ParamStore } from "./nn/params.ts";
-import { LayerNorm, Linear } from "./nn/layers.ts";
-import { CrossAttention, type KeyValue, ParallelTransformerBlock } from "./nn/blocks.ts";
-import { MASK_VALUE } from "./nn/attention.ts";
+import { ParamStore } from "../nn/params.ts";
+import { LayerNorm, Linear } from "../nn/layers.ts";
+import { CrossAttention, type KeyValue, ParallelTransformerBlock } from "../nn/blocks.ts";
+import { MASK_VALUE } from "../nn/attention.ts";
 import { captionLoss, contrastiveLoss, l2Normalize } from "./losses.ts";
 import { type ImageEncoderFn, SimpleViT } from "./vit.ts";
 import { hostIds, idsTensor } from "./host_ids.ts";
@@ -51,7 +51,7 @@ const TIED = "to_logits.1.weight";
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { CoCa, SimpleViT } from "../mod.ts";
+ * import { CoCa, SimpleViT } from "../../mod.ts";
  * const vit = new SimpleViT({ imageSize: 32, patchSize: 8, dim: 64, depth: 1, heads: 2, mlpDim: 128 });
  * const coca = new CoCa({ dim: 64, numTokens: 100, unimodalDepth: 1, multimodalDepth: 1, imgEncoder: vit,
  *   imageDim: 64, numImgQueries: 8, dimHead: 16, heads: 4 });

@@ -11,11 +11,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { AdamW } from "./train/optimizer.ts";
-import { trainStep } from "./train/step.ts";
-import type { SafeTensors } from "./weights/safetensors.ts";
-import type { CoCa } from "./coca.ts";
-import { SimpleViT } from "./vit.ts";
+import { AdamW } from "../train/optimizer.ts";
+import { trainStep } from "../train/step.ts";
+import type { SafeTensors } from "../weights/safetensors.ts";
+import type { CoCa } from "../model/coca.ts";
+import { SimpleViT } from "../model/vit.ts";
 import {
   compareTensors,
   FixtureError,

@@ -54,7 +54,7 @@ export interface MatMulPlan {
  *
  * @example
  * ```ts
- * import { planMatMul } from "./blas_matmul.ts";
+ * import { planMatMul } from "./matmul.ts";
  * const p = planMatMul([2, 1, 3, 4], [5, 4, 6], false, false);
  * console.log(p.outShape); // [2, 5, 3, 6]
  * ```
@@ -137,7 +137,7 @@ function float32Values(backend: CpuBackend, t: TensorInfo): Float32Array {
  * @example
  * ```ts
  * import { loadOpenBlas } from "./openblas.ts";
- * import { blasMatMulValues } from "./blas_matmul.ts";
+ * import { blasMatMulValues } from "./matmul.ts";
  * const r = loadOpenBlas();
  * if (r.ok) {
  *   const { values, shape } = blasMatMulValues(
@@ -219,7 +219,7 @@ function product(
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { loadOpenBlas } from "./openblas.ts";
- * import { makeBatchMatMul } from "./blas_matmul.ts";
+ * import { makeBatchMatMul } from "./matmul.ts";
  * const r = loadOpenBlas();
  * if (r.ok) tf.registerKernel({ kernelName: "BatchMatMul", backendName: "blas", kernelFunc: makeBatchMatMul(r.blas) });
  * ```
@@ -272,7 +272,7 @@ function activateInPlace(v: Float32Array, activation: string, alpha: number): bo
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { loadOpenBlas } from "./openblas.ts";
- * import { makeFusedMatMul } from "./blas_matmul.ts";
+ * import { makeFusedMatMul } from "./matmul.ts";
  * const r = loadOpenBlas();
  * if (r.ok) tf.registerKernel({ kernelName: "_FusedMatMul", backendName: "blas", kernelFunc: makeFusedMatMul(r.blas) });
  * ```

@@ -11,7 +11,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { cpuOutput, cpuValues } from "./cpu_data.ts";
+import { cpuOutput, cpuValues } from "../cpu_data.ts";
 
 /**
  * Register the two kernels for a cpu-family backend (idempotent).
@@ -63,40 +63,3 @@ export function registerSwiGLUKernels(backendName: string): void {
     },
   });
 }
-
-/**
- * Whether the active backend has the fused SwiGLU kernels.
- *
- * @example
- * ```ts
- * import { hasFusedSwiGLU } from "./swiglu_kernel.ts";
- * console.log(hasFusedSwiGLU());
- * ```
- */
-export function hasFusedSwiGLU(): boolean {
-  return tf.getKernel("CocaSwiGLU", tf.getBackend()) !== undefined;
-}
-
-/**
- * SwiGLU through the fused kernels, differentiable (`tf.customGrad`).
- *
- * @example
- * ```ts ignore
- * const y = fusedSwiGLU(t); // (..., 2F) -> (..., F)
- * ```
- */
-export const fusedSwiGLU: (t: tf.Tensor) => tf.Tensor = tf.customGrad(
-  ((t: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([t]);
-    const value = tf.engine().runKernel(
-      "CocaSwiGLU",
-      { t } as unknown as tf.NamedTensorMap,
-    ) as tf.Tensor;
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
-      tf.engine().runKernel(
-        "CocaSwiGLUGrad",
-        { t: saved[0], dy } as unknown as tf.NamedTensorMap,
-      ) as tf.Tensor;
-    return { value, gradFunc };
-  }) as unknown as Parameters<typeof tf.customGrad>[0],
-) as unknown as (t: tf.Tensor) => tf.Tensor;

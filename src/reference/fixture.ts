@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { SafeTensors } from "./weights/safetensors.ts";
+import type { SafeTensors } from "../weights/safetensors.ts";
 import { FixtureError, PARITY_FORMAT, type ParityRow, readFixture, runParity } from "./parity.ts";
 import { runTrajectory, TRAJECTORY_FORMAT, type TrajectoryProgress } from "./trajectory.ts";
 

@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadOpenBlas, type OpenBlas, type OpenBlasBuild } from "./openblas.ts";
-import { makeBatchMatMul, makeFusedMatMul } from "./blas_matmul.ts";
+import { makeBatchMatMul, makeFusedMatMul } from "./matmul.ts";
 import { fastKernels } from "./fast_kernels.ts";
 
 /** Name under which {@linkcode registerBlasBackend} registers the backend. */
@@ -46,7 +46,7 @@ let registered: { result: RegisterBlasResult; blas?: OpenBlas } | undefined;
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { registerBlasBackend } from "./blas.ts";
+ * import { registerBlasBackend } from "./backend.ts";
  * const r = registerBlasBackend();
  * if (r.ok) await tf.setBackend("blas");
  * else console.warn(`blas backend unavailable: ${r.reason}`);
@@ -108,7 +108,7 @@ export function registerBlasBackend(opts: RegisterBlasOptions = {}): RegisterBla
  *
  * @example
  * ```ts
- * import { blasInfo, registerBlasBackend } from "./blas.ts";
+ * import { blasInfo, registerBlasBackend } from "./backend.ts";
  * registerBlasBackend();
  * console.log(blasInfo()?.threads);
  * ```

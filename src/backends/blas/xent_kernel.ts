@@ -8,7 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { cpuOutput, cpuValues } from "./cpu_data.ts";
+import { cpuOutput, cpuValues } from "../cpu_data.ts";
 
 /**
  * Register `CocaNll` and `CocaNllGrad` for a cpu-family backend (idempotent).
@@ -67,45 +67,4 @@ export function registerXentKernels(backendName: string): void {
       return cpuOutput(backend, [N, V], out);
     },
   });
-}
-
-/**
- * Whether the active backend has the fused cross-entropy.
- *
- * @example
- * ```ts
- * import { hasFusedNll } from "./xent_kernel.ts";
- * console.log(hasFusedNll());
- * ```
- */
-export function hasFusedNll(): boolean {
-  return tf.getKernel("CocaNll", tf.getBackend()) !== undefined;
-}
-
-/**
- * Per-row `-log softmax(logits)[label]` `(N)` for `logits (N, V)`, int32
- * `labels (N)`; differentiable in `logits`.
- *
- * @example
- * ```ts ignore
- * const nll = fusedNll(logits, labels);
- * ```
- */
-export function fusedNll(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
-  const op = tf.customGrad(
-    ((x: tf.Tensor, save: tf.GradSaveFunc) => {
-      save([x]);
-      const value = tf.engine().runKernel(
-        "CocaNll",
-        { logits: x, labels } as unknown as tf.NamedTensorMap,
-      ) as tf.Tensor;
-      const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.engine().runKernel(
-          "CocaNllGrad",
-          { logits: saved[0], labels, dy } as unknown as tf.NamedTensorMap,
-        ) as tf.Tensor;
-      return { value, gradFunc };
-    }) as unknown as Parameters<typeof tf.customGrad>[0],
-  ) as unknown as (x: tf.Tensor) => tf.Tensor1D;
-  return op(logits);
 }

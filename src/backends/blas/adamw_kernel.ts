@@ -13,7 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { cpuOutput, cpuValues } from "./cpu_data.ts";
+import { cpuOutput, cpuValues } from "../cpu_data.ts";
 
 /** The kernel's name. */
 export const ADAMW_KERNEL = "CocaAdamW";
@@ -69,57 +69,4 @@ export function registerAdamWKernel(backendName: string): void {
       ];
     },
   });
-}
-
-/**
- * Whether the active backend has the fused update.
- *
- * @example
- * ```ts
- * import { hasFusedAdamW } from "./adamw_kernel.ts";
- * console.log(hasFusedAdamW());
- * ```
- */
-export function hasFusedAdamW(): boolean {
-  return tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
-}
-
-/**
- * The global L2 norm of tensors that live in a cpu-family backend's memory,
- * summed on the host in one pass (no kernels, no allocations).
- *
- * @example
- * ```ts ignore
- * const norm = hostGlobalNorm(grads);
- * ```
- */
-export function hostGlobalNorm(tensors: readonly tf.Tensor[]): number {
-  let sum = 0;
-  for (const t of tensors) {
-    const v = cpuValues(tf.backend(), t);
-    for (let i = 0; i < v.length; i++) sum += v[i] * v[i];
-  }
-  return Math.sqrt(sum);
-}
-
-/**
- * Run the fused update on the active backend: returns `[p', m', v']`.
- *
- * @example
- * ```ts ignore
- * const [p2, m2, v2] = fusedAdamW(p, g, m, v, attrs);
- * ```
- */
-export function fusedAdamW(
-  p: tf.Tensor,
-  g: tf.Tensor,
-  m: tf.Tensor,
-  v: tf.Tensor,
-  attrs: AdamWAttrs,
-): tf.Tensor[] {
-  return tf.engine().runKernel(
-    ADAMW_KERNEL,
-    { p, g, m, v } as unknown as tf.NamedTensorMap,
-    attrs as unknown as tf.NamedAttrMap,
-  ) as unknown as tf.Tensor[];
 }

@@ -12,9 +12,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CoCa, ImageInput } from "./coca.ts";
-import { type CaptionDecoder, createCaptionDecoder } from "./caption_decoder.ts";
-import { Rng } from "./rng.ts";
+import type { CoCa, ImageInput } from "../model/coca.ts";
+import { type CaptionDecoder, createCaptionDecoder } from "./decoder.ts";
+import { Rng } from "../util/rng.ts";
 
 /** How the next token is chosen. */
 export type DecodeStrategy = "greedy" | "beam" | "sample";
@@ -209,7 +209,7 @@ export function resolveGenerateOptions(
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { CoCa, setupBackend, SimpleViT } from "../mod.ts";
+ * import { CoCa, setupBackend, SimpleViT } from "../../mod.ts";
  * import { generate } from "./generate.ts";
  * await setupBackend("cpu");
  * const vit = new SimpleViT({ imageSize: 16, patchSize: 4, dim: 32, depth: 1, heads: 2, mlpDim: 64 });

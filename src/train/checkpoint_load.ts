@@ -13,11 +13,11 @@
  *
  * @module
  */
-import { CoCa } from "./coca.ts";
-import type { CoCaConfig, ViTConfig } from "./config.ts";
-import { SimpleViT } from "./vit.ts";
-import { Tokenizer } from "./text/tokenizer.ts";
-import { loadWeights } from "./weights/io.ts";
+import { CoCa } from "../model/coca.ts";
+import type { CoCaConfig, ViTConfig } from "../model/config.ts";
+import { SimpleViT } from "../model/vit.ts";
+import { Tokenizer } from "../text/tokenizer.ts";
+import { loadWeights } from "../weights/io.ts";
 
 /** The model part of a checkpoint config: a SimpleViT image encoder and CoCa on top. */
 export interface ModelConfig {
@@ -27,8 +27,8 @@ export interface ModelConfig {
   coca: CoCaConfig;
 }
 
-export type { DataConfig } from "./data/load.ts";
-import type { DataConfig } from "./data/load.ts";
+export type { DataConfig } from "../data/load.ts";
+import type { DataConfig } from "../data/load.ts";
 
 /** The contents of a checkpoint's `config.json` that this module reads. */
 export interface CheckpointConfig {

@@ -1,5 +1,6 @@
 /**
- * Choose and start a tfjs backend: `webgpu`, `wasm`, `cpu` or `auto`.
+ * Choose and start a tfjs backend: `webgpu`, `wasm`, `cpu`, `blas` (the cpu backend with OpenBLAS
+ * matmuls and fused host kernels) or `auto`.
  *
  * `auto` tries webgpu, then blas (the cpu backend with OpenBLAS matmuls), then
  * wasm, then cpu; a software WebGPU adapter (Mesa's llvmpipe, `isFallbackAdapter`)
@@ -13,13 +14,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { registerHostKernels } from "./backends/host_kernels.ts";
-import { registerBlasBackend } from "./backends/blas.ts";
-import { registerAdamWKernel } from "./backends/adamw_kernel.ts";
-import { registerSwiGLUKernels } from "./backends/swiglu_kernel.ts";
-import { registerXentKernels } from "./backends/xent_kernel.ts";
-import { registerLayerNormKernels } from "./backends/layernorm_kernel.ts";
-import { registerKernelFixes } from "./backends/kernel_fixes.ts";
+import { registerHostKernels } from "./host_kernels.ts";
+import { registerBlasBackend } from "./blas/backend.ts";
+import { registerAdamWKernel } from "./blas/adamw_kernel.ts";
+import { registerSwiGLUKernels } from "./blas/swiglu_kernel.ts";
+import { registerXentKernels } from "./blas/xent_kernel.ts";
+import { registerLayerNormKernels } from "./blas/layernorm_kernel.ts";
+import { registerKernelFixes } from "./kernel_fixes.ts";
 
 /**
  * A backend name that {@linkcode setupBackend} accepts. `blas` is the tfjs cpu
@@ -95,7 +96,7 @@ let webgpuAdapter: { description: string; isFallbackAdapter: boolean } | undefin
  *
  * @example
  * ```ts
- * import { webgpuDeviceDescriptor } from "./backend.ts";
+ * import { webgpuDeviceDescriptor } from "./setup.ts";
  * const adapter = await navigator.gpu.requestAdapter();
  * if (adapter) console.log(webgpuDeviceDescriptor(adapter).requiredFeatures);
  * ```
@@ -120,7 +121,7 @@ export function webgpuDeviceDescriptor(adapter: GPUAdapter): GPUDeviceDescriptor
  *
  * @example
  * ```ts
- * import { registerGuardedWebGPU } from "./backend.ts";
+ * import { registerGuardedWebGPU } from "./setup.ts";
  * registerGuardedWebGPU();
  * ```
  */
@@ -135,7 +136,7 @@ export function wasmFilesUrl(): string {
   const entry = import.meta.resolve("@tensorflow/tfjs-backend-wasm");
   if (entry.startsWith("file:")) return new URL("./", entry).href;
   // npm: specifiers resolve to a virtual URL; use the project's node_modules.
-  const root = new URL("../node_modules/@tensorflow/tfjs-backend-wasm/dist/", import.meta.url);
+  const root = new URL("../../node_modules/@tensorflow/tfjs-backend-wasm/dist/", import.meta.url);
   return root.href;
 }
 
@@ -171,7 +172,7 @@ function silenceNodeBanner(): void {
  *
  * @example
  * ```ts
- * import { setupBackend } from "./backend.ts";
+ * import { setupBackend } from "./setup.ts";
  * const info = await setupBackend("cpu");
  * console.log(info.name); // "cpu"
  * ```
@@ -247,7 +248,7 @@ async function trySetBackend(name: string): Promise<string | undefined> {
  *
  * @example
  * ```ts
- * import { availableBackends } from "./backend.ts";
+ * import { availableBackends } from "./setup.ts";
  * console.log(await availableBackends()); // e.g. ["webgpu", "wasm", "cpu", "blas"]
  * ```
  */
@@ -267,7 +268,7 @@ export async function availableBackends(): Promise<string[]> {
  *
  * @example
  * ```ts
- * import { backendInfo } from "./backend.ts";
+ * import { backendInfo } from "./setup.ts";
  * console.log(backendInfo()?.name);
  * ```
  */
@@ -281,7 +282,7 @@ export function backendInfo(): BackendInfo | undefined {
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
- * import { sync } from "./backend.ts";
+ * import { sync } from "./setup.ts";
  * const y = tf.ones([2, 2]).matMul(tf.ones([2, 2]));
  * await sync(y);
  * ```

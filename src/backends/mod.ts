@@ -1,0 +1,14 @@
+/**
+ * Floor 1: starting a tfjs backend (webgpu, wasm, cpu, blas, auto), the blas backend (OpenBLAS
+ * through Deno FFI and host kernels), corrections of stock tfjs kernels, and a kernel tracer.
+ *
+ * @module
+ */
+export * from "./setup.ts";
+export { blasInfo } from "./blas/backend.ts";
+export {
+  type KernelCall,
+  recordKernelCalls,
+  traceKernels,
+  traceKernelsSync,
+} from "./kernel_trace.ts";

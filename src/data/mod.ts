@@ -1,0 +1,13 @@
+/**
+ * Datasets (shapes, emoji, manifest files), image decoding and batches.
+ *
+ * @module
+ */
+export * from "./types.ts";
+export * from "./shapes.ts";
+export * from "./emoji.ts";
+export * from "./manifest.ts";
+export * from "./load.ts";
+export * from "./batches.ts";
+export * from "./tensors.ts";
+export { decodeImage, toModelImage } from "./image.ts";

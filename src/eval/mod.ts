@@ -1,0 +1,7 @@
+/**
+ * Evaluation: retrieval, zero-shot and caption metrics, and evaluate().
+ *
+ * @module
+ */
+export * from "./metrics.ts";
+export * from "./evaluate.ts";

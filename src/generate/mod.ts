@@ -1,0 +1,7 @@
+/**
+ * Caption generation: greedy, beam and sampled decoding over a key/value-cached decoder.
+ *
+ * @module
+ */
+export * from "./generate.ts";
+export * from "./decoder.ts";

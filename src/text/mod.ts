@@ -1,0 +1,6 @@
+/**
+ * The byte-level BPE tokenizer.
+ *
+ * @module
+ */
+export * from "./tokenizer.ts";

@@ -1,0 +1,6 @@
+/**
+ * Utilities below every layer: the seeded random number generator.
+ *
+ * @module
+ */
+export * from "./rng.ts";
