@@ -4,7 +4,7 @@ import { batches } from "../src/data/batches.ts";
 import { emojiDataset } from "../src/data/emoji.ts";
 import { decodeImage, normalizePixel, toModelImage, toRgbBytes } from "../src/data/image.ts";
 import { loadManifestDataset, ManifestError, parseCsv } from "../src/data/manifest.ts";
-import { mixSeeds, mulberry32, shuffleInPlace } from "../src/data/rng.ts";
+import { mixSeeds, mulberry32, shuffleInPlace } from "../src/util/rng.ts";
 import {
   COLOR_NAMES,
   DEFAULT_HELDOUT_PAIRS,

@@ -13,9 +13,7 @@
 //
 // Each output is listed as the 32-bit integer k of the float k / 2^32.
 import assert from "node:assert/strict";
-import { Rng } from "../src/util/rng.ts";
-import { mixSeeds, mulberry32, randInt, shuffleInPlace } from "../src/data/rng.ts";
-import { seededRng } from "../src/sweep/random.ts";
+import { mixSeeds, mulberry32, randInt, Rng, seededRng, shuffleInPlace } from "../src/util/rng.ts";
 
 const KNOWN: Record<number, number[]> = {
   0: [1144304738, 1416247, 958946056, 627933444, 2007157716],

@@ -9,7 +9,7 @@ import {
   Tokenizer,
   trainTokenizer,
 } from "../src/text/tokenizer.ts";
-import { mulberry32 } from "../src/data/rng.ts";
+import { mulberry32 } from "../src/util/rng.ts";
 
 const CORPUS = [
   "a small red circle left of a large blue square",

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { mixSeeds, mulberry32, shuffleInPlace } from "./rng.ts";
+import { mixSeeds, mulberry32, shuffleInPlace } from "../util/rng.ts";
 
 /** Options of {@linkcode batches}. */
 export interface BatchOptions {

@@ -27,7 +27,7 @@
 
 import { fileURLToPath } from "node:url";
 import { decodeImage, toModelImage } from "./image.ts";
-import { mulberry32, shuffleInPlace } from "./rng.ts";
+import { mulberry32, shuffleInPlace } from "../util/rng.ts";
 import type { Dataset, Example, SplitName } from "./types.ts";
 
 /** Vendors whose art may be used. */

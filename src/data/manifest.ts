@@ -22,7 +22,7 @@
  */
 
 import { decodeImage, toModelImage, type ToModelImageOptions } from "./image.ts";
-import { mulberry32, shuffleInPlace } from "./rng.ts";
+import { mulberry32, shuffleInPlace } from "../util/rng.ts";
 import { type Dataset, type Example, SPLIT_NAMES, type SplitName } from "./types.ts";
 
 /** Options of {@linkcode loadManifestDataset}. */

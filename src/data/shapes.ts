@@ -18,7 +18,7 @@
  */
 
 import { normalizePixel } from "./image.ts";
-import { mixSeeds, mulberry32, pick, randInt, type Rng } from "./rng.ts";
+import { mixSeeds, mulberry32, pick, type RandFn, randInt } from "../util/rng.ts";
 import type { Dataset, Example, SplitName } from "./types.ts";
 
 /** Shape names. */
@@ -163,7 +163,7 @@ interface Scene {
 }
 
 function makeScene(
-  rand: Rng,
+  rand: RandFn,
   S: number,
   single: boolean,
   pairPool: readonly (readonly [string, ShapeName])[],

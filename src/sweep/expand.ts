@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { canonicalJson, cloneJson, type JsonObject, type JsonValue } from "./json.ts";
 import { ConfigPathError, setPath, splitPath } from "./path.ts";
-import { type Rng, seededRng } from "./random.ts";
+import { type RandFn, seededRng } from "../util/rng.ts";
 import { type ParamDomain, type SweepSpec, SweepSpecError, validateSweepSpec } from "./spec.ts";
 
 /** One trial of a sweep: a full config plus the overrides and seed that produced it. */
@@ -152,7 +152,7 @@ function sampleRandom(
   return out;
 }
 
-function sampleDomain(dom: ParamDomain, rng: Rng): JsonValue {
+function sampleDomain(dom: ParamDomain, rng: RandFn): JsonValue {
   if ("values" in dom) return dom.values[Math.floor(rng() * dom.values.length)];
   const { min, max, log = false, integer = false } = dom;
   if (integer && !log) {

@@ -20,7 +20,6 @@ export * from "./spec.ts";
 export * from "./expand.ts";
 export * from "./path.ts";
 export * from "./json.ts";
-export * from "./random.ts";
 export * from "./protocol.ts";
 export * from "./store.ts";
 export * from "./orphan.ts";

@@ -1,6 +1,11 @@
 /**
- * A small seeded pseudo-random generator (mulberry32) whose whole state is one
- * 32-bit integer, so it can be saved in a checkpoint and restored exactly.
+ * The project's one seeded pseudo-random generator (mulberry32) and its helpers. The whole state
+ * is one 32-bit integer, so it can be saved in a checkpoint and restored exactly; all arithmetic is
+ * 32-bit integer, so the same seed gives the same sequence on every platform. Not cryptographic.
+ *
+ * - {@link Rng}: the generator as an object (`next`, `int`, `sample`, a saveable `state`).
+ * - {@link RandFn}: the generator as a function of no arguments ({@link mulberry32},
+ *   {@link seededRng}), for {@link randInt}, {@link pick} and {@link shuffleInPlace}.
  *
  * @module
  */
@@ -10,7 +15,6 @@
  *
  * @example
  * ```ts
- * import { Rng } from "./rng.ts";
  * const a = new Rng(42), b = new Rng(42);
  * console.log(a.next() === b.next()); // true
  * ```
@@ -45,4 +49,103 @@ export class Rng {
     }
     return idx.slice(0, k);
   }
+}
+
+/** A function returning uniform floats in [0, 1) (a seeded generator as a function). */
+export type RandFn = () => number;
+
+/**
+ * mulberry32: a 32-bit state PRNG, good enough for shuffling and data generation (not crypto).
+ *
+ * @example
+ * ```ts
+ * const rand = mulberry32(42);
+ * rand(); // same value every run
+ * ```
+ */
+export function mulberry32(seed: number): RandFn {
+  if (!Number.isFinite(seed)) throw new RangeError(`expected a finite seed, found ${seed}`);
+  const rng = new Rng(seed);
+  return () => rng.next();
+}
+
+/**
+ * Mix several integers into one 32-bit seed (e.g. a base seed and an epoch).
+ *
+ * @example
+ * ```ts
+ * const rand = mulberry32(mixSeeds(7, 3)); // seed 7, epoch 3
+ * ```
+ */
+export function mixSeeds(...values: number[]): number {
+  let h = 0x811c9dc5;
+  for (const v of values) {
+    h = Math.imul(h ^ (v >>> 0), 0x01000193) >>> 0;
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+    h ^= h >>> 13;
+  }
+  return h >>> 0;
+}
+
+/**
+ * Uniform integer in [0, n).
+ *
+ * @example
+ * ```ts
+ * randInt(mulberry32(1), 6); // 0..5
+ * ```
+ */
+export function randInt(rand: RandFn, n: number): number {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`expected n >= 1, found ${n}`);
+  return Math.floor(rand() * n);
+}
+
+/**
+ * Uniformly chosen element of a non-empty array.
+ *
+ * @example
+ * ```ts
+ * pick(mulberry32(1), ["red", "blue"]);
+ * ```
+ */
+export function pick<T>(rand: RandFn, items: readonly T[]): T {
+  if (items.length === 0) throw new RangeError("expected a non-empty array, found length 0");
+  return items[randInt(rand, items.length)];
+}
+
+/**
+ * Fisher–Yates shuffle in place; returns the same array.
+ *
+ * @example
+ * ```ts
+ * shuffleInPlace([1, 2, 3, 4], mulberry32(0));
+ * ```
+ */
+export function shuffleInPlace<T>(items: T[], rand: RandFn): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = items[i];
+    items[i] = items[j];
+    items[j] = t;
+  }
+  return items;
+}
+
+/**
+ * Creates a deterministic generator (32-bit state, mulberry32-style mixing) from an integer seed.
+ * The same seed always yields the same sequence on every platform.
+ *
+ * @example
+ * ```ts
+ * const rng = seededRng(42);
+ * const x = rng(); // in [0, 1), identical for every run with seed 42
+ * ```
+ */
+export function seededRng(seed: number): RandFn {
+  if (!Number.isSafeInteger(seed)) {
+    throw new RangeError(`Expected an integer seed for seededRng, found ${seed}`);
+  }
+  // Fold a possibly >32-bit seed into the 32-bit state.
+  const rng = new Rng((seed ^ Math.floor(seed / 2 ** 32)) >>> 0);
+  return () => rng.next();
 }
