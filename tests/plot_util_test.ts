@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { inflateSync } from "node:zlib";
+import { decode } from "fast-png";
 import {
   encodePng,
   escapeHtml,
@@ -50,6 +51,23 @@ Deno.test("encodePng writes a valid RGB PNG whose IDAT inflates to the pixel row
   const uri = pngDataUri({ data, height: 2, width: 2 });
   const decoded = Uint8Array.from(atob(uri.split(",")[1]), (c) => c.charCodeAt(0));
   assert.deepEqual(decoded, png);
+});
+
+Deno.test("encodePng round-trips through fast-png's decoder to the same pixels", () => {
+  for (const [height, width] of [[1, 1], [5, 7], [64, 33]]) {
+    const data = Uint8Array.from({ length: height * width * 3 }, (_, i) => (i * 7919 + 13) % 256);
+    const decoded = decode(encodePng({ data, height, width }));
+    assert.deepEqual(
+      [decoded.width, decoded.height, decoded.depth, decoded.channels],
+      [width, height, 8, 3],
+    );
+    assert.deepEqual(new Uint8Array(decoded.data), data);
+    const fromUri = Uint8Array.from(
+      atob(pngDataUri({ data, height, width }).split(",")[1]),
+      (c) => c.charCodeAt(0),
+    );
+    assert.deepEqual(new Uint8Array(decode(fromUri).data), data);
+  }
 });
 
 Deno.test("orderKeys sorts numbers and keeps label order", () => {

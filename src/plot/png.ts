@@ -1,40 +1,15 @@
 /**
- * A minimal PNG encoder for 8-bit RGB images, used to embed images in figures as data URIs.
+ * PNG encoding of 8-bit RGB images (with `fast-png`), used to embed images in figures as data URIs.
  *
  * @module
  */
 
-import { deflateSync } from "node:zlib";
+import { encode } from "fast-png";
 import type { Rgb8 } from "./image.ts";
 
-const CRC_TABLE: Uint32Array = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + body.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, body.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(body, 8);
-  view.setUint32(8 + body.length, crc32(out.subarray(4, 8 + body.length)));
-  return out;
-}
-
 /**
- * Encodes an 8-bit RGB image as a PNG file (colour type 2, no filtering, zlib-compressed).
+ * Encodes an 8-bit RGB image as a PNG file (colour type 2, no filtering, zlib-compressed) with
+ * `fast-png`'s `encode`.
  *
  * @example Usage
  * ```ts
@@ -55,30 +30,7 @@ export function encodePng(image: Rgb8): Uint8Array {
       } bytes, found ${data.length}`,
     );
   }
-  const stride = width * 3;
-  const raw = new Uint8Array(height * (stride + 1));
-  for (let y = 0; y < height; y++) {
-    raw[y * (stride + 1)] = 0; // filter type "None"
-    raw.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
-  }
-  const header = new Uint8Array(13);
-  const view = new DataView(header.buffer);
-  view.setUint32(0, width);
-  view.setUint32(4, height);
-  header.set([8, 2, 0, 0, 0], 8); // bit depth 8, colour type RGB, deflate, no filter, no interlace
-  const parts = [
-    new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]),
-    chunk("IHDR", header),
-    chunk("IDAT", new Uint8Array(deflateSync(raw))),
-    chunk("IEND", new Uint8Array(0)),
-  ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return encode({ data, height, width, depth: 8, channels: 3 });
 }
 
 /**
