@@ -21,6 +21,7 @@
  * @module
  */
 
+import { basename, dirname, isAbsolute, join } from "node:path/posix";
 import { decodeImage, toModelImage, type ToModelImageOptions } from "./image.ts";
 import { mulberry32, shuffleInPlace } from "../util/rng.ts";
 import { type Dataset, type Example, SPLIT_NAMES, type SplitName } from "./types.ts";
@@ -102,19 +103,6 @@ interface Row {
 }
 
 type Parsed = { row: Row } | { issue: ManifestIssue };
-
-function dirname(p: string): string {
-  const i = p.lastIndexOf("/");
-  return i < 0 ? "." : i === 0 ? "/" : p.slice(0, i);
-}
-
-function basename(p: string): string {
-  return p.slice(p.lastIndexOf("/") + 1);
-}
-
-function join(dir: string, p: string): string {
-  return p.startsWith("/") ? p : `${dir.replace(/\/$/, "")}/${p}`;
-}
 
 function checkRow(
   path: string,
@@ -367,7 +355,7 @@ export async function loadManifestDataset(
       continue;
     }
     if (!images.has(row.image)) {
-      const abs = join(dir, row.image);
+      const abs = isAbsolute(row.image) ? row.image : join(dir, row.image);
       let bytes: Uint8Array;
       try {
         bytes = await Deno.readFile(abs);
