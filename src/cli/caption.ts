@@ -24,6 +24,7 @@ import {
 } from "../generate/generate.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
 import type { SimpleViT } from "../model/vit.ts";
+import { isPositiveInt } from "../util/validate.ts";
 
 /** The usage line printed by `--help` and after argument errors. */
 export const CAPTION_USAGE: string =
@@ -206,7 +207,7 @@ async function run(args: string[]): Promise<number> {
     throw new CaptionCliError(`expected at least one IMAGE path\n${CAPTION_USAGE}`);
   }
   const batchSize = number("--batch-size", values["batch-size"]) ?? 8;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
+  if (!isPositiveInt(batchSize)) {
     throw new CaptionCliError(`expected --batch-size to be a positive integer, found ${batchSize}`);
   }
   const options = generateOptions(values);

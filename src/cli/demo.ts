@@ -16,7 +16,8 @@ import { generate } from "../generate/generate.ts";
 import { lossCurves } from "../plot/loss_curves.ts";
 import { imageGrid } from "../plot/image_grid.ts";
 import { toHtml } from "../plot/to_html.ts";
-import { formatSeconds, ProgressBar, trainProgressText } from "./progress.ts";
+import { formatDuration } from "../util/duration.ts";
+import { ProgressBar, trainProgressText } from "./progress.ts";
 
 /** The demo's model and run: small enough for about 3 minutes on 2 CPU cores. */
 export const DEMO_CONFIG: TrainConfigInput = {
@@ -97,7 +98,9 @@ const run = await train(config, {
 bar.done();
 const { model, tokenizer, dataset } = run;
 console.log(
-  `demo: trained on ${run.backend} in ${formatSeconds(run.seconds)}; evaluating on held-out images`,
+  `demo: trained on ${run.backend} in ${
+    formatDuration(run.seconds)
+  }; evaluating on held-out images`,
 );
 
 const greedy = async (images: tf.Tensor4D) =>
@@ -156,7 +159,9 @@ await Deno.writeTextFile(
   reportPath,
   toHtml([
     `Backend **${run.backend}**, ${config.steps} steps, batch ${config.batchSize}, ` +
-    `trained in ${formatSeconds(run.seconds)}. Retrieval recall@1 on ${test.images} test images: ` +
+    `trained in ${
+      formatDuration(run.seconds)
+    }. Retrieval recall@1 on ${test.images} test images: ` +
     `image→text ${pct(test.retrieval.captionDedup.imageToText[1])}, text→image ` +
     `${pct(test.retrieval.captionDedup.textToImage[1])} (chance ${
       pct(test.retrieval.captionDedup.chance.imageToText[1])

@@ -18,6 +18,7 @@ import type { CoCa } from "../model/coca.ts";
 import { loadCheckpoint, readCheckpointConfig } from "../train/checkpoint_load.ts";
 import { loadDataset } from "../data/load.ts";
 import { type CaptionGenerator, evaluate, formatReport } from "../eval/evaluate.ts";
+import { isPositiveInt } from "../util/validate.ts";
 
 const usage = "usage: deno task eval --checkpoint DIR [--split test[,heldout]] [--json] " +
   "[--backend auto|webgpu|wasm|cpu|blas] [--max-examples N] [--batch-size N] [--max-length N] " +
@@ -29,10 +30,10 @@ function fail(message: string, code: number): never {
   Deno.exit(code);
 }
 
-function positiveInt(name: string, v: string | undefined): number | undefined {
+function positiveIntOption(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
+  if (!isPositiveInt(n)) {
     fail(`expected --${name} to be a positive integer, found "${v}"`, 2);
   }
   return n;
@@ -84,9 +85,9 @@ if (values.help) {
   Deno.exit(0);
 }
 if (!values.checkpoint) fail("expected --checkpoint DIR, found none", 2);
-const maxExamples = positiveInt("max-examples", values["max-examples"]);
-const batchSize = positiveInt("batch-size", values["batch-size"]);
-const maxLengthArg = positiveInt("max-length", values["max-length"]);
+const maxExamples = positiveIntOption("max-examples", values["max-examples"]);
+const batchSize = positiveIntOption("batch-size", values["batch-size"]);
+const maxLengthArg = positiveIntOption("max-length", values["max-length"]);
 const splits = (values.split ?? ["test"]).flatMap((s) => s.split(",")).filter((s) => s !== "");
 
 // Check the folder before starting a backend (fast, clear failure), then load on that backend.

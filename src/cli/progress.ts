@@ -6,23 +6,7 @@
  */
 
 import type { TrainProgress } from "../train/trainer.ts";
-
-/**
- * `1m05s`, `3h02m`, `42s`.
- *
- * @example
- * ```ts
- * import { formatSeconds } from "./progress.ts";
- * console.log(formatSeconds(65)); // "1m05s"
- * ```
- */
-export function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return "?";
-  s = Math.max(0, Math.round(s));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-}
+import { formatDuration } from "../util/duration.ts";
 
 /**
  * A progress line writer bound to stderr.
@@ -84,7 +68,7 @@ export function trainProgressText(
   options: { digits?: number; lr?: boolean } = {},
 ): string {
   const d = options.digits ?? 3;
-  return `${p.stepsPerSecond.toFixed(2)} step/s ETA ${formatSeconds(p.etaSeconds)} ` +
+  return `${p.stepsPerSecond.toFixed(2)} step/s ETA ${formatDuration(p.etaSeconds)} ` +
     `loss ${p.loss.toFixed(d)} (caption ${p.captionLoss.toFixed(d)}, ` +
     `contrastive ${p.contrastiveLoss.toFixed(d)})` +
     (options.lr ? ` lr ${p.lr.toExponential(2)}` : "");

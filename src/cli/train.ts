@@ -11,6 +11,7 @@ import { resolveTrainConfig, type TrainConfigInput } from "../train/config.ts";
 import { train } from "../train/trainer.ts";
 import { readCheckpoint } from "../train/checkpoint.ts";
 import { ProgressBar, trainProgressText } from "./progress.ts";
+import { isPositiveInt } from "../util/validate.ts";
 
 const usage =
   "usage: deno task train --config FILE.json [--resume] [--out DIR] [--steps N] [--backend auto|webgpu|wasm|cpu|blas]\n" +
@@ -54,7 +55,7 @@ if (values.out) input.outDir = values.out;
 if (values.backend) input.backend = values.backend as TrainConfigInput["backend"];
 if (values.steps) {
   const n = Number(values.steps);
-  if (!Number.isInteger(n) || n < 1) {
+  if (!isPositiveInt(n)) {
     fail(`expected --steps to be a positive integer, found ${values.steps}`);
   }
   input.steps = n;

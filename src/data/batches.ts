@@ -5,6 +5,7 @@
  */
 
 import { mixSeeds, mulberry32, shuffleInPlace } from "../util/rng.ts";
+import { positiveInt } from "../util/validate.ts";
 
 /** Options of {@linkcode batches}. */
 export interface BatchOptions {
@@ -32,9 +33,7 @@ export interface BatchOptions {
  */
 export function* batches<T>(examples: readonly T[], options: BatchOptions): Generator<T[]> {
   const { batchSize } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`expected batchSize to be a positive integer, found ${batchSize}`);
-  }
+  positiveInt("batchSize", batchSize);
   const seed = options.seed ?? 0;
   const epoch = options.epoch ?? 0;
   if (!Number.isInteger(seed) || !Number.isInteger(epoch) || epoch < 0) {

@@ -29,6 +29,7 @@ import { fileURLToPath } from "node:url";
 import { decodeImage, toModelImage } from "./image.ts";
 import { mulberry32, shuffleInPlace } from "../util/rng.ts";
 import type { Dataset, Example, SplitName } from "./types.ts";
+import { positiveInt } from "../util/validate.ts";
 
 /** Vendors whose art may be used. */
 export const EMOJI_VENDORS = ["google", "twitter"] as const;
@@ -152,17 +153,13 @@ export async function emojiDataset(config: EmojiConfig = {}): Promise<Dataset> {
         `found ${JSON.stringify(trainVendor)}`,
     );
   }
-  if (!Number.isInteger(size) || size < 1) {
-    throw new RangeError(`expected imageSize to be a positive integer, found ${size}`);
-  }
+  positiveInt("imageSize", size);
   if (!(valFraction >= 0 && testFraction >= 0 && valFraction + testFraction < 1)) {
     throw new RangeError(
       `expected valFraction, testFraction >= 0 with sum < 1, found ${valFraction} and ${testFraction}`,
     );
   }
-  if (config.limit !== undefined && (!Number.isInteger(config.limit) || config.limit < 1)) {
-    throw new RangeError(`expected limit to be a positive integer, found ${config.limit}`);
-  }
+  if (config.limit !== undefined) positiveInt("limit", config.limit);
   if (!Number.isInteger(maxTags) || maxTags < 0) {
     throw new RangeError(`expected maxTags to be an integer >= 0, found ${maxTags}`);
   }

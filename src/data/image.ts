@@ -17,6 +17,7 @@
 
 import { decode as decodePngRaw } from "fast-png";
 import { decode as decodeJpegRaw } from "jpeg-js";
+import { positiveInt } from "../util/validate.ts";
 
 /** An 8-bit RGBA image, row-major, `width * height * 4` bytes. */
 export interface RgbaImage {
@@ -191,9 +192,7 @@ export function toModelImage(
   size: number,
   options: ToModelImageOptions = {},
 ): Float32Array {
-  if (!Number.isInteger(size) || size < 1) {
-    throw new RangeError(`expected size to be a positive integer, found ${size}`);
-  }
+  positiveInt("size", size);
   const { width, height, data } = img;
   if (!(width > 0 && height > 0) || data.length !== width * height * 4) {
     throw new RangeError(

@@ -25,6 +25,7 @@ import { basename, dirname, isAbsolute, join } from "node:path/posix";
 import { decodeImage, toModelImage, type ToModelImageOptions } from "./image.ts";
 import { mulberry32, shuffleInPlace } from "../util/rng.ts";
 import { type Dataset, type Example, SPLIT_NAMES, type SplitName } from "./types.ts";
+import { positiveInt } from "../util/validate.ts";
 
 /** Options of {@linkcode loadManifestDataset}. */
 export interface ManifestOptions extends ToModelImageOptions {
@@ -314,9 +315,7 @@ export async function loadManifestDataset(
   if (onError !== "skip" && onError !== "fail") {
     throw new RangeError(`expected onError "skip" or "fail", found ${JSON.stringify(onError)}`);
   }
-  if (!Number.isInteger(size) || size < 1) {
-    throw new RangeError(`expected imageSize to be a positive integer, found ${size}`);
-  }
+  positiveInt("imageSize", size);
   if (!(valFraction >= 0 && testFraction >= 0 && valFraction + testFraction <= 1)) {
     throw new RangeError(
       `expected valFraction, testFraction >= 0 with sum <= 1, found ${valFraction} and ${testFraction}`,

@@ -18,6 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { CoCa } from "../model/coca.ts";
 import type { KeyValue } from "../nn/blocks.ts";
 import { idsTensor } from "../model/host_ids.ts";
+import { positiveInt } from "../util/validate.ts";
 
 /** The interface shared by the cached and the naive decoder. */
 export interface CaptionDecoder {
@@ -69,9 +70,7 @@ export function createCaptionDecoder(
   options: CaptionDecoderOptions = {},
 ): CaptionDecoder {
   const repeat = options.repeat ?? 1;
-  if (!Number.isInteger(repeat) || repeat < 1) {
-    throw new RangeError(`expected repeat to be a positive integer, found ${repeat}`);
-  }
+  positiveInt("repeat", repeat);
   return options.cache ?? true
     ? new CachedCaptionDecoder(model, imageTokens, repeat)
     : new NaiveCaptionDecoder(model, imageTokens, repeat);

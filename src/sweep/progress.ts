@@ -5,6 +5,8 @@
  * @module
  */
 
+import { formatDuration } from "../util/duration.ts";
+
 /** What just happened. */
 export type ProgressEvent =
   | { type: "start" }
@@ -57,22 +59,6 @@ export function estimateEta(
   if (remaining === 0) return 0;
   if (p.meanTrialSeconds === null) return null;
   return (p.meanTrialSeconds * remaining) / Math.max(1, Math.min(p.concurrency, remaining));
-}
-
-/**
- * Formats seconds as `45s`, `3m05s` or `2h07m`.
- *
- * @example
- * ```ts
- * import { formatDuration } from "./progress.ts";
- * formatDuration(185); // "3m05s"
- * ```
- */
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
 /**

@@ -1,6 +1,9 @@
 /**
- * Utilities below every layer: the seeded random number generator.
+ * Utilities below every layer: the seeded random number generator, the duration formatter and
+ * shared checks.
  *
  * @module
  */
+export * from "./duration.ts";
 export * from "./rng.ts";
+export * from "./validate.ts";
