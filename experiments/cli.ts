@@ -9,9 +9,11 @@
 import { parseArgs } from "node:util";
 import { EXPERIMENTS, type Mode, runExperiment } from "./mod.ts";
 import { formatProgress } from "../src/sweep/progress.ts";
+import { BACKEND_CHOICES, BACKENDS } from "../src/backends/setup.ts";
+import { isPositiveInt } from "../src/util/validate.ts";
 
 const USAGE = `usage: deno task experiment <${Object.keys(EXPERIMENTS).join("|")}> [--quick] ` +
-  `[--out DIR] [--backend auto|blas|wasm|cpu|webgpu] [--concurrency N] [--force]`;
+  `[--out DIR] [--backend ${BACKEND_CHOICES}] [--concurrency N] [--force]`;
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -41,15 +43,15 @@ if (!exp || positionals.length !== 1) {
   Deno.exit(2);
 }
 const concurrency = Number(values.concurrency);
-if (!Number.isInteger(concurrency) || concurrency < 1) {
+if (!isPositiveInt(concurrency)) {
   console.error(
     `experiment: expected --concurrency to be a positive integer, found ${values.concurrency}`,
   );
   Deno.exit(2);
 }
-if (!["auto", "blas", "wasm", "cpu", "webgpu"].includes(values.backend)) {
+if (!["auto", ...BACKENDS].includes(values.backend)) {
   console.error(
-    `experiment: expected --backend auto, blas, wasm, cpu or webgpu, found ${values.backend}`,
+    `experiment: expected --backend ${BACKEND_CHOICES}, found ${values.backend}`,
   );
   Deno.exit(2);
 }

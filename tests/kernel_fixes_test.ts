@@ -1,10 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
-import { availableBackends, setupBackend } from "../mod.ts";
+import { availableBackends, BACKENDS, setupBackend } from "../mod.ts";
 
 const backends = await availableBackends();
 
-for (const backend of ["cpu", "wasm", "blas", "webgpu"]) {
+for (const backend of BACKENDS) {
   Deno.test({
     name: `AddN on ${backend}: 1..64 inputs sum every input (webgpu's stock kernel summed 7)`,
     ignore: !backends.includes(backend),

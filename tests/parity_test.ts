@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { runParity, setupBackend } from "../mod.ts";
+import { BACKENDS, runParity, setupBackend } from "../mod.ts";
 
 const fixture = await Deno.readFile(new URL("./fixtures/coca_tiny_a.safetensors", import.meta.url));
 
-for (const backend of ["cpu", "wasm", "webgpu", "blas"] as const) {
+for (const backend of BACKENDS) {
   Deno.test(`parity with the PyTorch reference on ${backend} (tiny_a: outputs and every gradient)`, async () => {
     await setupBackend(backend);
     const rows = await runParity(fixture);

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { AdamW, clipByGlobalNorm, setupBackend, trainStep } from "../mod.ts";
+import { AdamW, BACKENDS, clipByGlobalNorm, setupBackend, trainStep } from "../mod.ts";
 import { backendTest, ids, images, tinyModel } from "./helpers.ts";
 
 const BATCH = [[1, 5, 6, 7, 2, 0], [1, 8, 9, 2, 0, 0], [1, 10, 11, 12, 13, 2], [1, 14, 2, 0, 0, 0]];
 
 await backendTest(
   "training does not leak tensors: the live count is constant over 20 steps",
-  ["cpu", "wasm", "webgpu", "blas"],
+  BACKENDS,
   async () => {
     const model = tinyModel(1).train();
     const opt = new AdamW(model.trainableVariables(), { lr: 1e-3 });

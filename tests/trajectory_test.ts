@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   availableBackends,
+  BACKENDS,
   parseSafetensors,
   readTrajectoryOptimizer,
   runTrajectory,
@@ -19,7 +20,7 @@ const traj = {
 };
 const backends = await availableBackends();
 
-for (const backend of ["cpu", "wasm", "blas", "webgpu"]) {
+for (const backend of BACKENDS) {
   for (const [name, bytes] of Object.entries(traj)) {
     Deno.test({
       name:

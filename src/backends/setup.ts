@@ -31,6 +31,9 @@ export type BackendName = "webgpu" | "wasm" | "cpu" | "blas" | "auto";
 /** The backends that can be asked for by name. */
 export const BACKENDS: readonly Exclude<BackendName, "auto">[] = ["webgpu", "wasm", "cpu", "blas"];
 
+/** `auto` and {@linkcode BACKENDS} as a usage line's choices: `auto|webgpu|wasm|cpu|blas`. */
+export const BACKEND_CHOICES: string = ["auto", ...BACKENDS].join("|");
+
 /** What {@linkcode setupBackend} started. */
 export interface BackendInfo {
   /** The tfjs backend now active. */

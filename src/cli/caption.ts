@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
-import { setupBackend } from "../backends/setup.ts";
+import { BACKEND_CHOICES, setupBackend } from "../backends/setup.ts";
 import type { CoCa } from "../model/coca.ts";
 import { loadCheckpoint } from "../train/checkpoint_load.ts";
 import { decodeImage, toModelImage } from "../data/image.ts";
@@ -30,7 +30,7 @@ import { isPositiveInt } from "../util/validate.ts";
 export const CAPTION_USAGE: string =
   "usage: deno task caption --checkpoint DIR [--strategy greedy|beam|sample] [--beam N] " +
   "[--top-k K] [--top-p P] [--temperature T] [--max-length N] [--seed S] [--batch-size N] " +
-  "[--backend auto|webgpu|wasm|cpu|blas] [--json] IMAGE...";
+  `[--backend ${BACKEND_CHOICES}] [--json] IMAGE...`;
 
 /** An error whose message is for the user (no stack trace) and whose exit code is 2. */
 export class CaptionCliError extends Error {

@@ -16,6 +16,7 @@ import { generate } from "../generate/generate.ts";
 import { lossCurves } from "../plot/loss_curves.ts";
 import { imageGrid } from "../plot/image_grid.ts";
 import { toHtml } from "../plot/to_html.ts";
+import { BACKEND_CHOICES } from "../backends/setup.ts";
 import { formatDuration } from "../util/duration.ts";
 import { ProgressBar, trainProgressText } from "./progress.ts";
 
@@ -69,7 +70,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    "usage: deno task demo [--backend auto|webgpu|wasm|cpu|blas] [--steps N] [--out DIR]",
+    `usage: deno task demo [--backend ${BACKEND_CHOICES}] [--steps N] [--out DIR]`,
   );
   Deno.exit(0);
 }

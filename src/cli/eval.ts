@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import type * as tf from "@tensorflow/tfjs";
-import { setupBackend } from "../backends/setup.ts";
+import { BACKEND_CHOICES, setupBackend } from "../backends/setup.ts";
 import type { CoCa } from "../model/coca.ts";
 import { loadCheckpoint, readCheckpointConfig } from "../train/checkpoint_load.ts";
 import { loadDataset } from "../data/load.ts";
@@ -21,7 +21,7 @@ import { type CaptionGenerator, evaluate, formatReport } from "../eval/evaluate.
 import { isPositiveInt } from "../util/validate.ts";
 
 const usage = "usage: deno task eval --checkpoint DIR [--split test[,heldout]] [--json] " +
-  "[--backend auto|webgpu|wasm|cpu|blas] [--max-examples N] [--batch-size N] [--max-length N] " +
+  `[--backend ${BACKEND_CHOICES}] [--max-examples N] [--batch-size N] [--max-length N] ` +
   "[--no-captions]";
 
 function fail(message: string, code: number): never {

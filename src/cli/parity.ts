@@ -7,13 +7,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { BACKENDS, setupBackend } from "../backends/setup.ts";
+import { BACKEND_CHOICES, setupBackend } from "../backends/setup.ts";
 import { FixtureError } from "../reference/parity.ts";
 import { runFixture } from "../reference/fixture.ts";
 
-const usage = `usage: deno task parity FIXTURE.safetensors [--backend ${
-  ["auto", ...BACKENDS].join("|")
-}]`;
+const usage = `usage: deno task parity FIXTURE.safetensors [--backend ${BACKEND_CHOICES}]`;
 
 /** Print why and exit 2: a bad fixture or bad arguments is not a parity failure. */
 function refuse(message: string): never {

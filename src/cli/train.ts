@@ -12,9 +12,10 @@ import { train } from "../train/trainer.ts";
 import { readCheckpoint } from "../train/checkpoint.ts";
 import { ProgressBar, trainProgressText } from "./progress.ts";
 import { isPositiveInt } from "../util/validate.ts";
+import { BACKEND_CHOICES } from "../backends/setup.ts";
 
 const usage =
-  "usage: deno task train --config FILE.json [--resume] [--out DIR] [--steps N] [--backend auto|webgpu|wasm|cpu|blas]\n" +
+  `usage: deno task train --config FILE.json [--resume] [--out DIR] [--steps N] [--backend ${BACKEND_CHOICES}]\n` +
   "       deno task train --resume --out DIR   (continue a run from its checkpoint's config)";
 
 function fail(message: string): never {
