@@ -47,7 +47,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CoCaLoss } from "../model/coca.ts";
-import { hostIds, idsTensor } from "../model/host_ids.ts";
+import { hostIds, shiftIds } from "../model/host_ids.ts";
 import { toTensors } from "../data/tensors.ts";
 import {
   type Dataset,
@@ -266,15 +266,6 @@ function stackImages(list: readonly Float32Array[], size: number): tf.Tensor4D {
   return tf.tensor4d(pixels, [list.length, 3, size, size], "float32");
 }
 
-/** Ids `(b, n)` → ids `(b, n - 1)` without the last column, as a host-backed tensor. */
-function dropLastColumn(text: tf.Tensor2D): tf.Tensor2D {
-  const [b, n] = text.shape;
-  const ids = hostIds(text);
-  const out = new Int32Array(b * (n - 1));
-  for (let i = 0; i < b; i++) out.set(ids.subarray(i * n, i * n + n - 1), i * (n - 1));
-  return idsTensor(out, b, n - 1);
-}
-
 /** Read a latents tensor to the host, dispose it, and check its shape. */
 async function readLatents(t: tf.Tensor2D, rows: number, what: string): Promise<Float32Array> {
   try {
@@ -349,9 +340,7 @@ async function encodeTexts(
     const batch = texts.slice(start, start + batchSize);
     const enc = tokenizer.encodeBatch(batch, { length: textLength, bos: true, eos: true });
     truncated.push(...enc.truncated);
-    const full = idsTensor(enc.data, enc.shape[0], enc.shape[1]);
-    const input = dropLastColumn(full);
-    full.dispose();
+    const input = shiftIds(enc.data, enc.shape[0], enc.shape[1], 0);
     let lat: tf.Tensor2D;
     try {
       lat = model.encodeText(input);
@@ -509,7 +498,7 @@ async function evaluateSplit(
   for (let start = 0; start < N; start += batchSize) {
     const batch = examples.slice(start, start + batchSize);
     const { images, text } = toTensors(batch, tokenizer, textLength);
-    const input = dropLastColumn(text);
+    const input = shiftIds(hostIds(text), text.shape[0], text.shape[1], 0);
     try {
       const ids = hostIds(text);
       let labelTokens = 0;

@@ -14,7 +14,7 @@ import { CrossAttention, type KeyValue, ParallelTransformerBlock } from "../nn/b
 import { MASK_VALUE } from "../nn/attention.ts";
 import { captionLoss, contrastiveLoss, l2Normalize } from "./losses.ts";
 import { type ImageEncoderFn, SimpleViT } from "./vit.ts";
-import { hostIds, idsTensor } from "./host_ids.ts";
+import { hostIds, shiftIds } from "./host_ids.ts";
 
 /** CoCa's options: the config plus the image encoder (a SimpleViT or any function). */
 export interface CoCaOptions extends CoCaConfig {
@@ -452,15 +452,6 @@ export class CoCa {
     }
     return tf.tensor4d(data, [b, 1, L, L]);
   }
-}
-
-/** Columns `from..from+n-2` of host ids `(b, n)` as a new ids tensor. */
-function shiftIds(ids: Int32Array, b: number, n: number, from: number): tf.Tensor2D {
-  const out = new Int32Array(b * (n - 1));
-  for (let i = 0; i < b; i++) {
-    out.set(ids.subarray(i * n + from, i * n + from + n - 1), i * (n - 1));
-  }
-  return idsTensor(out, b, n - 1);
 }
 
 function allPad(): RangeError {

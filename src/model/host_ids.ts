@@ -57,3 +57,23 @@ export function idsTensor(ids: Int32Array, b: number, n: number): tf.Tensor2D {
   cache.set(t, ids);
   return t;
 }
+
+/**
+ * Columns `from..from+n-2` of host ids `(b, n)` as a new `(b, n - 1)` ids tensor: `from = 0`
+ * drops the last column (the caption model's input), `from = 1` the first (its labels).
+ *
+ * @example
+ * ```ts
+ * import { shiftIds } from "./host_ids.ts";
+ * const ids = new Int32Array([1, 5, 2, 1, 6, 2]); // (2, 3)
+ * console.log(shiftIds(ids, 2, 3, 0).shape); // [2, 2]: [[1, 5], [1, 6]]
+ * console.log(shiftIds(ids, 2, 3, 1).shape); // [2, 2]: [[5, 2], [6, 2]]
+ * ```
+ */
+export function shiftIds(ids: Int32Array, b: number, n: number, from: number): tf.Tensor2D {
+  const out = new Int32Array(b * (n - 1));
+  for (let i = 0; i < b; i++) {
+    out.set(ids.subarray(i * n + from, i * n + from + n - 1), i * (n - 1));
+  }
+  return idsTensor(out, b, n - 1);
+}

@@ -7,4 +7,4 @@ export * from "./config.ts";
 export * from "./coca.ts";
 export * from "./vit.ts";
 export * from "./losses.ts";
-export { hostIds, idsTensor } from "./host_ids.ts";
+export { hostIds, idsTensor, shiftIds } from "./host_ids.ts";

@@ -8,7 +8,8 @@ import { type ImageInput, toRgb8 } from "./image.ts";
 import { pngDataUri } from "./png.ts";
 import { addImageAxes, gridCells } from "./subplots.ts";
 import { escapeHtml, wrapText } from "./text.ts";
-import type { Figure, Json, Layout, Trace } from "./types.ts";
+import type { JsonValue } from "../util/json.ts";
+import type { Figure, Layout, Trace } from "./types.ts";
 
 /** One image of a grid with its optional caption. */
 export interface CaptionedImage {
@@ -69,7 +70,7 @@ export function imageGrid(
   const top = options.title === undefined ? 30 : 70;
   const cells = gridCells(rows, columns, captionPx / rowPx);
   const data: Trace[] = [];
-  const annotations: Json[] = [];
+  const annotations: JsonValue[] = [];
   const layout: Layout = {
     width: columns * cellSize + 20,
     height: rows * rowPx + top + 10,

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { JsonObject } from "../util/json.ts";
 import { colorAt } from "./colors.ts";
 import { type Key, orderKeys } from "./keys.ts";
 import { summarize } from "./stats.ts";
@@ -89,7 +90,7 @@ export function throughputChart(
     }
     return trace;
   });
-  const xaxis: Layout = {
+  const xaxis: JsonObject = {
     title: { text: options.xTitle ?? "depth" },
     type: categorical ? "category" : "linear",
   };

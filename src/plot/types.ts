@@ -8,8 +8,7 @@
  * @module
  */
 
-/** A JSON value as it appears inside plotly traces and layouts. */
-export type Json = string | number | boolean | null | Json[] | { [key: string]: Json | undefined };
+import type { JsonValue } from "../util/json.ts";
 
 /**
  * One plotly trace (`scatter`, `bar`, `heatmap`, `image`, ...).
@@ -26,7 +25,7 @@ export interface Trace {
   /** The plotly trace type, e.g. `"scatter"`, `"bar"`, `"heatmap"` or `"image"`. */
   type: string;
   /** Any other plotly trace attribute. */
-  [attribute: string]: Json | undefined;
+  [attribute: string]: JsonValue | undefined;
 }
 
 /**
@@ -40,7 +39,7 @@ export interface Trace {
  */
 export interface Layout {
   /** Any plotly layout attribute. */
-  [attribute: string]: Json | undefined;
+  [attribute: string]: JsonValue | undefined;
 }
 
 /**

@@ -5,5 +5,6 @@
  * @module
  */
 export * from "./duration.ts";
+export * from "./json.ts";
 export * from "./rng.ts";
 export * from "./validate.ts";
