@@ -9,10 +9,11 @@ For every notebook (default: notebooks/*.ipynb):
 2. require at least one `application/vnd.plotly.v1+json` output, unless the notebook's metadata
    has `"coca": {"expect_plotly": false}`;
 3. write the executed notebook (in place, or into --output-dir);
-4. export it to HTML with nbconvert and open the HTML in headless Chromium (Chrome DevTools
-   protocol over --remote-debugging-pipe, standard library only): every plotly output must have
-   been drawn (a `.js-plotly-plot` element with an `svg.main-svg`), and a full-page PNG
-   screenshot is saved next to the HTML.
+4. export it to HTML with nbconvert and load the HTML in headless Chromium with Chromium's own
+   command-line modes (no DevTools client): `--dump-dom` after a `--virtual-time-budget` gives
+   the rendered DOM, in which every plotly output must have been drawn (a `.js-plotly-plot`
+   element with an `svg.main-svg`); uncaught page exceptions (Chromium's console log) are
+   reported as warnings; `--screenshot` saves a full-page PNG next to the HTML.
 
 Exit status 0 when every notebook passed, 1 otherwise. Needs Debian's jupyter-nbconvert,
 python3-nbclient, jupyter-client and chromium (see notebooks/setup.sh), `deno` on PATH and
@@ -22,18 +23,16 @@ JUPYTER_PATH including notebooks/jupyter (set here when missing).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
-import fcntl
 import json
 import os
-import select
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from queue import Empty
 
@@ -118,177 +117,128 @@ def find_chromium(explicit: str | None) -> str | None:
     return None
 
 
-class Cdp:
-    """A minimal Chrome DevTools protocol client over --remote-debugging-pipe (fds 3 and 4)."""
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
-    def __init__(self, chromium: str, user_data_dir: str):
-        to_child_r, self._to_child_w = os.pipe()
-        self._from_child_r, from_child_w = os.pipe()
+# Added to the page copy that is dumped: keeps the page's height on <html data-coca-height>,
+# which --dump-dom then shows (the full-page screenshot's height).
+HEIGHT_PROBE = (
+    "<script>setInterval(() => document.documentElement.setAttribute('data-coca-height', "
+    "document.documentElement.scrollHeight), 50);</script>"
+)
 
-        def setup_fds():
-            # In the child: copy both ends above 9 first, so placing them on 3 and 4 cannot
-            # overwrite one with the other, then place them where Chromium expects them.
-            high_in = fcntl.fcntl(to_child_r, fcntl.F_DUPFD_CLOEXEC, 10)
-            high_out = fcntl.fcntl(from_child_w, fcntl.F_DUPFD_CLOEXEC, 10)
-            os.dup2(high_in, 3)
-            os.dup2(high_out, 4)
+UNCAUGHT = re.compile(r':CONSOLE[^\]]*\] "(Uncaught [^\n]*?)", source: ')
 
-        args = [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-            f"--user-data-dir={user_data_dir}",
-            "--remote-debugging-pipe",
-            "about:blank",
-        ]
-        self.proc = subprocess.Popen(
-            args,
+
+class PlotlyDom(HTMLParser):
+    """Counts `.js-plotly-plot` elements of a dumped DOM and those holding an `svg.main-svg`."""
+
+    def __init__(self):
+        super().__init__()
+        self.plots = 0
+        self.drawn = 0
+        self.failed = False
+        self.height = 0
+        self._divs = 0  # open <div> elements
+        self._plot_at: int | None = None  # div depth of the plot being read
+        self._plot_drawn = False
+        self._in_script = 0
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "html":
+            self.height = int(dict(attrs).get("data-coca-height") or 0)
+        elif tag in ("script", "style"):
+            self._in_script += 1
+        elif tag == "div":
+            self._divs += 1
+            if self._plot_at is None and "js-plotly-plot" in classes:
+                self.plots += 1
+                self._plot_at = self._divs
+                self._plot_drawn = False
+        elif tag == "svg" and "main-svg" in classes and self._plot_at is not None:
+            if not self._plot_drawn:
+                self.drawn += 1
+            self._plot_drawn = True
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._in_script = max(0, self._in_script - 1)
+        elif tag == "div":
+            if self._plot_at == self._divs:
+                self._plot_at = None
+            self._divs -= 1
+
+    def handle_data(self, data):
+        if not self._in_script and "plotly.js did not load" in data:
+            self.failed = True
+
+
+def run_chromium(chromium: str, args: list[str], timeout: float) -> tuple[str, str]:
+    """Runs headless Chromium with a fresh profile; returns its stdout and stderr."""
+    with tempfile.TemporaryDirectory(prefix="coca-chromium-") as profile:
+        proc = subprocess.run(
+            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=setup_fds,
-            close_fds=False,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
         )
-        os.close(to_child_r)
-        os.close(from_child_w)
-        self._buffer = b""
-        self._next_id = 0
-        self.events: list[dict] = []
-
-    def _read_message(self, deadline: float) -> dict:
-        while b"\0" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("no answer from chromium over the DevTools pipe")
-            ready, _, _ = select.select([self._from_child_r], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(self._from_child_r, 1 << 20)
-            if not chunk:
-                raise RuntimeError("chromium closed the DevTools pipe")
-            self._buffer += chunk
-        raw, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(raw)
-
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float = 30.0) -> dict:
-        self._next_id += 1
-        msg = {"id": self._next_id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self._to_child_w, json.dumps(msg).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self._read_message(deadline)
-            if reply.get("id") == self._next_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method} failed: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_event(self, method: str, timeout: float) -> dict | None:
-        deadline = time.monotonic() + timeout
-        for i, event in enumerate(self.events):
-            if event.get("method") == method:
-                return self.events.pop(i)
-        while True:
-            try:
-                event = self._read_message(deadline)
-            except TimeoutError:
-                return None
-            if event.get("method") == method:
-                return event
-            self.events.append(event)
-
-    def close(self):
-        try:
-            self.send("Browser.close", timeout=5)
-        except Exception:
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._from_child_r)
-        os.close(self._to_child_w)
-
-
-PAGE_STATE_JS = """JSON.stringify({
-  plots: document.querySelectorAll('.js-plotly-plot').length,
-  drawn: Array.from(document.querySelectorAll('.js-plotly-plot'))
-    .filter(el => el.querySelector('svg.main-svg')).length,
-  failed: document.body ? document.body.innerText.includes('plotly.js did not load') : false,
-  width: document.documentElement.scrollWidth,
-  height: document.documentElement.scrollHeight,
-})"""
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"chromium exited with status {proc.returncode}: {tail}")
+    return proc.stdout, proc.stderr
 
 
 def check_page(chromium: str, html: Path, png: Path, expected: int, timeout: float,
                width: int) -> tuple[dict, list[str]]:
-    """Loads `html`, waits until `expected` plots are drawn, saves a full-page screenshot."""
-    with tempfile.TemporaryDirectory(prefix="coca-chromium-") as profile:
-        cdp = Cdp(chromium, profile)
-        try:
-            target = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-            session = cdp.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-                "sessionId"
-            ]
-            cdp.send("Page.enable", session=session)
-            cdp.send("Runtime.enable", session=session)
-            cdp.send(
-                "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False},
-                session=session,
-            )
-            cdp.send("Page.navigate", {"url": html.resolve().as_uri()}, session=session)
-            cdp.wait_event("Page.loadEventFired", timeout)
-            deadline = time.monotonic() + timeout
-            def page_state() -> dict:
-                reply = cdp.send(
-                    "Runtime.evaluate",
-                    {"expression": PAGE_STATE_JS, "returnByValue": True},
-                    session=session,
-                )
-                return json.loads(reply["result"]["value"])
+    """Loads `html` in headless Chromium, counts its drawn plots, saves a full-page screenshot.
 
-            while True:
-                state = page_state()
-                if state["drawn"] >= expected or state["failed"] or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-            time.sleep(0.5)  # let plotly finish transitions before the screenshot
-            state = page_state()
-            height = max(300, min(int(state["height"]), 16000))
-            cdp.send(
-                "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-                session=session,
-            )
-            time.sleep(0.3)
-            shot = cdp.send(
-                "Page.captureScreenshot",
-                {"format": "png", "captureBeyondViewport": True},
-                session=session,
-                timeout=60,
-            )
-            png.write_bytes(base64.b64decode(shot["data"]))
-            exceptions = [
-                e["params"]["exceptionDetails"].get("exception", {}).get("description")
-                or e["params"]["exceptionDetails"].get("text", "?")
-                for e in cdp.events
-                if e.get("method") == "Runtime.exceptionThrown"
-            ]
-            return state, [str(x).splitlines()[0] for x in exceptions]
-        finally:
-            cdp.close()
+    The page gets `timeout` seconds of virtual time (it runs faster than that when idle) to
+    draw its `expected` plots before the DOM is dumped.
+    """
+    budget = f"--virtual-time-budget={int(timeout * 1000)}"
+    limit = timeout + 120  # wall clock: Chromium's start plus the page's real work
+    with tempfile.TemporaryDirectory(prefix="coca-page-") as tmp:
+        probe = Path(tmp) / html.name
+        text = html.read_text(encoding="utf-8")
+        head = text.find("<head>")
+        at = head + len("<head>") if head >= 0 else 0
+        probe.write_text(text[:at] + HEIGHT_PROBE + text[at:], encoding="utf-8")
+        dom, log = run_chromium(
+            chromium, [f"--window-size={width},900", budget, "--dump-dom", probe.as_uri()], limit
+        )
+    parsed = PlotlyDom()
+    parsed.feed(dom)
+    parsed.close()
+    state = {"plots": parsed.plots, "drawn": parsed.drawn, "failed": parsed.failed,
+             "height": parsed.height}
+    if parsed.plots == 0 and expected > 0 and "<body" not in dom:
+        raise RuntimeError("chromium dumped no DOM")
+    height = max(300, min(parsed.height or 900, 16000))
+    png.unlink(missing_ok=True)
+    run_chromium(
+        chromium,
+        [f"--window-size={width},{height}", budget, f"--screenshot={png.resolve()}",
+         html.resolve().as_uri()],
+        limit,
+    )
+    if not png.is_file():
+        raise RuntimeError(f"chromium wrote no screenshot at {png}")
+    exceptions = UNCAUGHT.findall(log)
+    return state, exceptions
 
 
 def is_stream_corruption(error: BaseException) -> bool:
@@ -392,7 +342,7 @@ def main(argv: list[str]) -> int:
                         help="re-runs of a notebook whose kernel message stream got corrupted "
                              "(default 2)")
     parser.add_argument("--page-timeout", type=float, default=30.0,
-                        help="seconds to wait for plots to draw in Chromium (default 30)")
+                        help="virtual seconds Chromium gives a page to draw its plots (default 30)")
     parser.add_argument("--width", type=int, default=1280, help="screenshot width (default 1280)")
     parser.add_argument("--chromium", help="Chromium binary (default: found on PATH)")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium check")
