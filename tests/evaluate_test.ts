@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { setupBackend } from "../src/backends/setup.ts";
 import type { CoCaLoss } from "../src/model/coca.ts";
-import { buildModel, type ModelConfig } from "../src/train/checkpoint_load.ts";
+import { buildModel, type ModelConfig } from "../src/train/checkpoint.ts";
 import { loadDataset } from "../src/data/load.ts";
 import { shapesDataset } from "../src/data/shapes.ts";
 import { type Dataset, type Example, fillTemplate } from "../src/data/types.ts";

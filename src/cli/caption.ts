@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import { BACKEND_CHOICES, setupBackend } from "../backends/setup.ts";
 import type { CoCa } from "../model/coca.ts";
-import { loadCheckpoint } from "../train/checkpoint_load.ts";
+import { loadCheckpoint } from "../train/checkpoint.ts";
 import { decodeImage, toModelImage } from "../data/image.ts";
 import {
   DECODE_STRATEGIES,

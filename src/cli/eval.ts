@@ -1,7 +1,7 @@
 /**
  * `deno task eval --checkpoint DIR [--split test] [--json] [--backend B] [--max-examples N]
  * [--batch-size N] [--max-length N] [--no-captions]`: evaluate a checkpoint folder (see
- * `src/checkpoint_load.ts`) and print a table; with `--json`, one JSON object is the last line.
+ * `src/train/checkpoint.ts`) and print a table; with `--json`, one JSON object is the last line.
  *
  * `--split` may be repeated or comma-separated (`--split test,heldout`). Captions are generated
  * with `src/generate.ts` (greedy, `--max-length` tokens, default the checkpoint's textLength)
@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import type * as tf from "@tensorflow/tfjs";
 import { BACKEND_CHOICES, setupBackend } from "../backends/setup.ts";
 import type { CoCa } from "../model/coca.ts";
-import { loadCheckpoint, readCheckpointConfig } from "../train/checkpoint_load.ts";
+import { loadCheckpoint, readCheckpointConfig } from "../train/checkpoint.ts";
 import { loadDataset } from "../data/load.ts";
 import { type CaptionGenerator, evaluate, formatReport } from "../eval/evaluate.ts";
 import { isPositiveInt } from "../util/validate.ts";

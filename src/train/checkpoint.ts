@@ -1,16 +1,31 @@
 /**
- * Training checkpoints: a folder with `config.json`, `weights.safetensors`,
- * `optimizer.safetensors`, `tokenizer.json` and `state.json` (step, data
- * position, RNG state), written atomically: a temporary folder is filled, then
- * swapped in by rename, so a crash leaves either the old or the new checkpoint.
+ * Checkpoints, in one place. A checkpoint folder ({@linkcode CHECKPOINT_FILES}) holds
+ * - `config.json`: `{model: {vit: ViTConfig, coca: CoCaConfig}, data: DataConfig,
+ *   textLength: number, ...}` (camelCase; the trainer's whole config),
+ * - `weights.safetensors`: the state dict (see `src/weights/io.ts`),
+ * - `tokenizer.json`: `Tokenizer.toJSON()` output,
+ * - `optimizer.safetensors` and `state.json` (step, data position, RNG state): for resuming.
+ *
+ * It is written atomically ({@linkcode saveCheckpoint}): a temporary folder is filled, then
+ * swapped in by rename, so a crash leaves either the old or the new checkpoint (`DIR.old`).
+ * Every reader falls back to `DIR.old`: {@linkcode readCheckpoint} (resume) and
+ * {@linkcode loadCheckpoint} / {@linkcode readCheckpointConfig} (evaluation, captioning).
+ *
+ * {@linkcode buildModel} is the shared "config → model" builder: the trainer uses it to create
+ * what it trains, the loader to recreate it.
  *
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { CoCa } from "../model/coca.ts";
+import { CoCa } from "../model/coca.ts";
+import type { CoCaConfig, ViTConfig } from "../model/config.ts";
+import { SimpleViT } from "../model/vit.ts";
+import { Tokenizer } from "../text/tokenizer.ts";
+import { isPlainObject } from "../util/json.ts";
+import type { DataConfig } from "../data/load.ts";
 import type { AdamW, AdamWState } from "./optimizer.ts";
 import type { TrainConfig } from "./config.ts";
-import { weightsToBytes } from "../weights/io.ts";
+import { loadWeights, weightsToBytes } from "../weights/io.ts";
 import { parseSafetensors, type RawTensor, serializeSafetensors } from "../weights/safetensors.ts";
 
 /** Where the run is: restored exactly by `--resume`. */
@@ -43,6 +58,16 @@ async function exists(path: string): Promise<boolean> {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
+}
+
+/**
+ * The folder to read for checkpoint `dir`: `dir` itself when it holds `file`, else `DIR.old`
+ * (left by a crash during {@linkcode saveCheckpoint}'s swap) when that does, else undefined.
+ */
+async function checkpointAt(dir: string, file: string): Promise<string | undefined> {
+  if (await exists(`${dir}/${file}`)) return dir;
+  if (await exists(`${dir}.old/${file}`)) return `${dir}.old`;
+  return undefined;
 }
 
 function varNames(model: CoCa): Map<tf.Variable, string> {
@@ -110,8 +135,8 @@ export async function saveCheckpoint(
   if (await exists(old)) await Deno.remove(old, { recursive: true });
 }
 
-/** A checkpoint read back from disk. */
-export interface LoadedCheckpoint {
+/** A training checkpoint read back from disk for resuming ({@linkcode readCheckpoint}). */
+export interface SavedCheckpoint {
   /** The folder actually read (the `.old` one after a crash mid-swap). */
   dir: string;
   config: TrainConfig;
@@ -129,12 +154,9 @@ export interface LoadedCheckpoint {
  * const ckpt = await readCheckpoint("runs/x/checkpoint");
  * ```
  */
-export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint | undefined> {
-  let at = dir;
-  if (!(await exists(`${dir}/${CHECKPOINT_FILES.state}`))) {
-    if (await exists(`${dir}.old/${CHECKPOINT_FILES.state}`)) at = `${dir}.old`;
-    else return undefined;
-  }
+export async function readCheckpoint(dir: string): Promise<SavedCheckpoint | undefined> {
+  const at = await checkpointAt(dir, CHECKPOINT_FILES.state);
+  if (at === undefined) return undefined;
   const f = CHECKPOINT_FILES;
   const read = async (name: string) => {
     try {
@@ -178,4 +200,190 @@ export async function loadOptimizerState(
     }
   });
   optimizer.setState(state);
+}
+
+/** The model part of a checkpoint config: a SimpleViT image encoder and CoCa on top. */
+export interface ModelConfig {
+  /** Image encoder. */
+  vit: ViTConfig;
+  /** CoCa (its `imageDim` must equal `vit.dim`; it defaults to `coca.dim`). */
+  coca: CoCaConfig;
+}
+
+export type { DataConfig };
+
+/** The contents of a checkpoint's `config.json` that this module reads. */
+export interface CheckpointConfig {
+  /** Model architecture. */
+  model: ModelConfig;
+  /** Data the model was trained on. */
+  data: DataConfig;
+  /** Token row length (BOS + caption + EOS, padded). */
+  textLength: number;
+  /** Anything else the trainer stored. */
+  [key: string]: unknown;
+}
+
+/** A checkpoint loaded by {@linkcode loadCheckpoint}: what evaluation and captioning need. */
+export interface LoadedCheckpoint {
+  /** The folder actually read (the `.old` one after a crash mid-swap). */
+  dir: string;
+  /** The parsed `config.json`. */
+  config: CheckpointConfig;
+  /** The model with the checkpoint's weights. */
+  model: CoCa;
+  /** The tokenizer. */
+  tokenizer: Tokenizer;
+}
+
+/**
+ * Create a SimpleViT + CoCa from a model config, with seeded initial weights.
+ *
+ * @throws {RangeError} from the config validation, naming the bad option.
+ * @example
+ * ```ts
+ * import { buildModel } from "./checkpoint.ts";
+ * const model = buildModel({
+ *   vit: { imageSize: 32, patchSize: 8, dim: 64, depth: 1, heads: 2, mlpDim: 128 },
+ *   coca: { dim: 64, numTokens: 300, unimodalDepth: 1, multimodalDepth: 1 },
+ * }, 0);
+ * ```
+ */
+export function buildModel(config: ModelConfig, seed = 0): CoCa {
+  if (!isPlainObject(config) || !isPlainObject(config.vit) || !isPlainObject(config.coca)) {
+    throw new TypeError(
+      `expected a model config {vit: {...}, coca: {...}}, found ${JSON.stringify(config)}`,
+    );
+  }
+  const vit = new SimpleViT(config.vit, { seed });
+  try {
+    return new CoCa({ ...config.coca, imgEncoder: vit }, { seed });
+  } catch (e) {
+    vit.store.dispose();
+    throw e;
+  }
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    throw new Deno.errors.NotFound(
+      `expected ${what} at ${path}, found ${
+        e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message
+      }`,
+    );
+  }
+}
+
+/**
+ * Read and check a checkpoint folder's `config.json` (`modelOnly`: only `model` is required, as
+ * for captioning; otherwise `data` and `textLength` too). Reads `DIR.old` when `DIR` has no
+ * `config.json` and `DIR.old` has (a crash during the atomic swap).
+ *
+ * @throws {Deno.errors.NotFound} when the folder or file is missing;
+ *   {@linkcode SyntaxError}/{@linkcode TypeError} for malformed contents.
+ * @example
+ * ```ts ignore
+ * import { readCheckpointConfig } from "./checkpoint.ts";
+ * const config = await readCheckpointConfig("runs/shapes-small");
+ * console.log(config.textLength);
+ * ```
+ */
+export async function readCheckpointConfig(
+  dir: string,
+  opts: { modelOnly?: boolean } = {},
+): Promise<CheckpointConfig> {
+  dir = (await checkpointAt(dir, CHECKPOINT_FILES.config)) ?? dir;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch {
+    throw new Deno.errors.NotFound(
+      `expected a checkpoint directory (config.json, weights.safetensors, tokenizer.json) at ${dir}, found nothing there`,
+    );
+  }
+  if (!info.isDirectory) {
+    throw new Deno.errors.NotFound(
+      `expected a checkpoint directory at ${dir}, found a file`,
+    );
+  }
+  const path = `${dir}/${CHECKPOINT_FILES.config}`;
+  const text = await readText(path, "the checkpoint config");
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new SyntaxError(`expected valid JSON in ${path}, found: ${(e as Error).message}`);
+  }
+  if (!isPlainObject(json)) {
+    throw new TypeError(`expected a JSON object in ${path}, found ${text.slice(0, 80)}`);
+  }
+  if (
+    !isPlainObject(json.model) || !isPlainObject(json.model.vit) || !isPlainObject(json.model.coca)
+  ) {
+    throw new TypeError(
+      `expected "model": {"vit": {...}, "coca": {...}} in ${path}, found ${
+        JSON.stringify(json.model)
+      }`,
+    );
+  }
+  if (opts.modelOnly) return json as CheckpointConfig;
+  if (!isPlainObject(json.data) || typeof json.data.name !== "string") {
+    throw new TypeError(
+      `expected "data": {"name": ..., ...} in ${path}, found ${JSON.stringify(json.data)}`,
+    );
+  }
+  if (
+    typeof json.textLength !== "number" || !Number.isInteger(json.textLength) || json.textLength < 3
+  ) {
+    throw new TypeError(
+      `expected "textLength": an integer >= 3 in ${path}, found ${JSON.stringify(json.textLength)}`,
+    );
+  }
+  return json as CheckpointConfig;
+}
+
+/**
+ * Load a checkpoint folder: config, model with its weights (strict), tokenizer. Falls back to
+ * `DIR.old` like {@linkcode readCheckpoint}. The caller owns the model (`model.dispose()`).
+ *
+ * @example
+ * ```ts ignore
+ * import { loadCheckpoint } from "./checkpoint.ts";
+ * import { loadDataset } from "../data/load.ts";
+ * const { config, model, tokenizer } = await loadCheckpoint("runs/shapes-small");
+ * const dataset = await loadDataset(config.data);
+ * ```
+ */
+export async function loadCheckpoint(
+  dir: string,
+  opts: { modelOnly?: boolean } = {},
+): Promise<LoadedCheckpoint> {
+  dir = (await checkpointAt(dir, CHECKPOINT_FILES.config)) ?? dir;
+  const config = await readCheckpointConfig(dir, opts);
+  const tokenizer = Tokenizer.fromJSON(
+    await readText(`${dir}/${CHECKPOINT_FILES.tokenizer}`, "the tokenizer"),
+  );
+  const weights = `${dir}/${CHECKPOINT_FILES.weights}`;
+  try {
+    await Deno.stat(weights);
+  } catch {
+    throw new Deno.errors.NotFound(`expected the model weights at ${weights}, found no such file`);
+  }
+  const model = buildModel(config.model);
+  if (tokenizer.vocabSize > model.config.numTokens) {
+    model.dispose();
+    throw new RangeError(
+      `expected the tokenizer's vocabulary (${tokenizer.vocabSize}) to fit the model's numTokens ` +
+        `(${model.config.numTokens}) in ${dir}`,
+    );
+  }
+  try {
+    await loadWeights(model, weights);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { dir, config, model, tokenizer };
 }

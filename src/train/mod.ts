@@ -7,6 +7,17 @@ export * from "./optimizer.ts";
 export * from "./step.ts";
 export * from "./config.ts";
 export * from "./schedule.ts";
-export * from "./checkpoint.ts";
+export {
+  buildModel,
+  CHECKPOINT_FILES,
+  type CheckpointConfig,
+  loadCheckpoint,
+  type LoadedCheckpoint,
+  loadOptimizerState,
+  readCheckpoint,
+  readCheckpointConfig,
+  saveCheckpoint,
+  type SavedCheckpoint,
+  type TrainState,
+} from "./checkpoint.ts";
 export * from "./trainer.ts";
-export { buildModel, loadCheckpoint, readCheckpointConfig } from "./checkpoint_load.ts";

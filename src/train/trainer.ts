@@ -8,13 +8,13 @@
 import * as tf from "@tensorflow/tfjs";
 import type { CoCa } from "../model/coca.ts";
 import type { SimpleViT } from "../model/vit.ts";
-import { buildModel } from "./checkpoint_load.ts";
 import { setupBackend } from "../backends/setup.ts";
 import { AdamW } from "./optimizer.ts";
 import { trainStep } from "./step.ts";
 import { learningRate } from "./schedule.ts";
 import type { TrainConfig } from "./config.ts";
 import {
+  buildModel,
   loadOptimizerState,
   readCheckpoint,
   saveCheckpoint,

@@ -18,7 +18,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { availableBackends, setupBackend } from "../../src/backends/setup.ts";
 import { type KernelCall, recordKernelCalls } from "../../src/backends/kernel_trace.ts";
-import { buildModel } from "../../src/train/checkpoint_load.ts";
+import { buildModel } from "../../src/train/checkpoint.ts";
 import type { CoCa } from "../../src/model/coca.ts";
 import { shapesDataset } from "../../src/data/shapes.ts";
 import { evaluate } from "../../src/eval/evaluate.ts";
