@@ -23,6 +23,7 @@ import {
   resolveGenerateOptions,
 } from "../generate/generate.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
+import { captionText } from "../text/caption.ts";
 import type { SimpleViT } from "../model/vit.ts";
 import { isPositiveInt } from "../util/validate.ts";
 
@@ -88,19 +89,6 @@ async function readImage(path: string, size: number): Promise<Float32Array> {
   } catch (e) {
     throw new CaptionCliError(`cannot decode image ${path}: ${(e as Error).message}`);
   }
-}
-
-/** Caption text; ids the tokenizer does not know (the model may have more) become U+FFFD. */
-function captionText(tokenizer: Tokenizer, ids: number[]): string {
-  let out = "", known: number[] = [];
-  for (const id of ids) {
-    if (id < tokenizer.vocabSize) known.push(id);
-    else {
-      out += tokenizer.decode(known) + "\uFFFD";
-      known = [];
-    }
-  }
-  return out + tokenizer.decode(known);
 }
 
 /** Newlines and tabs inside a caption printed as `\n`, `\r`, `\t`, so each image stays one line. */

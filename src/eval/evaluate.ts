@@ -57,6 +57,7 @@ import {
   type SplitName,
 } from "../data/types.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
+import { captionText } from "../text/caption.ts";
 import {
   bleu4,
   ciderD,
@@ -306,15 +307,6 @@ function transpose(data: Float32Array, rows: number, cols: number): Float32Array
 
 function byK(f: (k: number) => number): Record<number, number> {
   return Object.fromEntries(RECALL_KS.map((k) => [k, f(k)]));
-}
-
-/** Caption ids → text: stop at the first EOS, drop BOS and pad. */
-function decodeCaption(tokenizer: Tokenizer, ids: readonly number[]): string {
-  const end = ids.indexOf(tokenizer.eosId);
-  const kept = (end < 0 ? ids : ids.slice(0, end)).filter((t) =>
-    t !== tokenizer.bosId && t !== tokenizer.padId
-  );
-  return tokenizer.decode(kept);
 }
 
 interface PromptLatents {
@@ -629,7 +621,7 @@ async function evaluateSplit(
           }`,
         );
       }
-      for (const ids of out) generated.push(decodeCaption(tokenizer, ids));
+      for (const ids of out) generated.push(captionText(tokenizer, ids));
       report("captions", start + list.length, U);
     }
     const metrics = (cands: string[]) => ({

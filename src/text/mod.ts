@@ -1,6 +1,7 @@
 /**
- * The byte-level BPE tokenizer.
+ * The byte-level BPE tokenizer and the ids → caption text conversion.
  *
  * @module
  */
 export * from "./tokenizer.ts";
+export * from "./caption.ts";
