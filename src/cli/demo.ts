@@ -18,6 +18,7 @@ import { imageGrid } from "../plot/image_grid.ts";
 import { toHtml } from "../plot/to_html.ts";
 import { BACKEND_CHOICES } from "../backends/setup.ts";
 import { formatDuration } from "../util/duration.ts";
+import { captionText } from "../text/caption.ts";
 import { ProgressBar, trainProgressText } from "./progress.ts";
 
 /** The demo's model and run: small enough for about 3 minutes on 2 CPU cores. */
@@ -119,7 +120,7 @@ const images = tf.tensor4d(
   Float32Array.from(shown.flatMap((e) => Array.from(e.image))),
   [shown.length, 3, dataset.imageSize, dataset.imageSize],
 );
-const captions = (await greedy(images)).map((ids) => tokenizer.decode(ids));
+const captions = (await greedy(images)).map((ids) => captionText(tokenizer, ids));
 images.dispose();
 console.log("\nimage -> generated caption (reference):");
 shown.forEach((e, i) => console.log(`  #${i + 1}: ${captions[i]}   (${e.caption})`));
