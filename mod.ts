@@ -27,3 +27,4 @@ export * from "./src/data/mod.ts";
 export * from "./src/eval/mod.ts";
 export * as plot from "./src/plot/mod.ts";
 export * as sweep from "./src/sweep/mod.ts";
+export * as schema from "./src/schema/mod.ts";

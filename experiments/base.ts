@@ -6,6 +6,9 @@
  * @module
  */
 import type { TrialConfig } from "./trial.ts";
+import { checkModelConfig } from "../src/train/config.ts";
+import shapesTiny from "../configs/shapes-tiny.json" with { type: "json" };
+import tinyModelFile from "../configs/experiment-tiny.model.json" with { type: "json" };
 
 /** How much compute an experiment gets. */
 export type Mode = "full" | "quick" | "tiny";
@@ -16,59 +19,20 @@ export const MODES: readonly Mode[] = ["tiny", "quick", "full"];
 /** Seeds per mode. */
 export const SEEDS: Record<Mode, number[]> = { full: [0, 1, 2], quick: [0], tiny: [0] };
 
-/** The model of `full` and `quick` (the shapes-tiny config of `configs/`). */
+/**
+ * The model of `full` and `quick`: the model of `configs/shapes-tiny.json` without patch
+ * dropout, with the loss weights written out (the experiments sweep them).
+ */
 const MODEL: TrialConfig["train"]["model"] = {
-  vit: {
-    imageSize: 32,
-    patchSize: 8,
-    dim: 64,
-    depth: 2,
-    heads: 4,
-    dimHead: 16,
-    mlpDim: 128,
-    patchDropout: 0,
-  },
-  coca: {
-    dim: 64,
-    imageDim: 64,
-    numTokens: 384,
-    unimodalDepth: 2,
-    multimodalDepth: 2,
-    dimHead: 16,
-    heads: 4,
-    numImgQueries: 16,
-    ffMult: 4,
-    captionLossWeight: 1,
-    contrastiveLossWeight: 1,
-  },
+  vit: { ...shapesTiny.model.vit, patchDropout: 0 },
+  coca: { ...shapesTiny.model.coca, captionLossWeight: 1, contrastiveLossWeight: 1 },
 };
 
-/** A much smaller model for `tiny`. */
-const TINY_MODEL: TrialConfig["train"]["model"] = {
-  vit: {
-    imageSize: 16,
-    patchSize: 8,
-    dim: 32,
-    depth: 1,
-    heads: 2,
-    dimHead: 16,
-    mlpDim: 64,
-    patchDropout: 0,
-  },
-  coca: {
-    dim: 32,
-    imageDim: 32,
-    numTokens: 300,
-    unimodalDepth: 1,
-    multimodalDepth: 1,
-    dimHead: 16,
-    heads: 2,
-    numImgQueries: 4,
-    ffMult: 2,
-    captionLossWeight: 1,
-    contrastiveLossWeight: 1,
-  },
-};
+/** A much smaller model for `tiny` (`configs/experiment-tiny.model.json`). */
+const TINY_MODEL: TrialConfig["train"]["model"] = checkModelConfig(
+  tinyModelFile,
+  "configs/experiment-tiny.model.json",
+);
 
 /** What differs between the modes: model, data sizes, schedule. */
 interface ModeSize {

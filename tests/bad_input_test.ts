@@ -74,16 +74,25 @@ Deno.test("invalid configs are rejected with the option, the expectation and the
   assert.throws(vit({ patchDropout: -0.1 }), /found -0.1/);
   assert.throws(vit({ depth: 0 }), /expected depth to be a positive integer, found 0/);
   assert.throws(vit({ heads: 2.5 }), /expected heads to be a positive integer, found 2.5/);
-  assert.throws(vit({ patchSze: 4 }), /unknown ViT option\(s\) "patchSze"/);
+  assert.throws(
+    vit({ patchSze: 4 }),
+    /unknown key\(s\) in the ViT config: "patchSze"; expected some of imageSize/,
+  );
   const coca = (o: object) => () => resolveCoCaConfig({ ...TINY_COCA, ...o });
   assert.throws(coca({ dimHead: 15 }), /expected dimHead to be even/);
   assert.throws(coca({ padId: 40 }), /expected padId in \[0, 40\), found 40/);
-  assert.throws(coca({ unimodalDepth: -1 }), /expected unimodalDepth to be a non-negative integer/);
+  assert.throws(
+    coca({ unimodalDepth: -1 }),
+    /expected unimodalDepth to be a non-negative integer, found -1/,
+  );
   assert.throws(
     coca({ captionLossWeight: NaN }),
     /expected captionLossWeight to be a finite number/,
   );
-  assert.throws(coca({ numTokenz: 3 }), /unknown CoCa option\(s\) "numTokenz"/);
+  assert.throws(
+    coca({ numTokenz: 3 }),
+    /unknown key\(s\) in the CoCa config: "numTokenz"; expected some of dim/,
+  );
   const enc = new SimpleViT({ ...TINY_VIT, dim: 48 });
   assert.throws(
     () => new CoCa({ ...TINY_COCA, imgEncoder: enc }),

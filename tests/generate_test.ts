@@ -322,7 +322,10 @@ Deno.test("generate options are validated with clear errors", async () => {
     [{ eosId: 40 }, /expected eosId to be a token id in \[0, 40\), found 40/],
     [{ prefix: [5, 2] }, /expected prefix without the eos id 2, found it at position 1/],
     [{ prefix: [5, -1] }, /expected prefix\[1\] to be a token id/],
-    [{ beam: 2 } as GenerateOptions, /unknown generate option\(s\) "beam"/],
+    [
+      { beam: 2 } as GenerateOptions,
+      /unknown key\(s\) in the generate options: "beam"; expected some of maxLength/,
+    ],
   ];
   for (const [opts, re] of bad) {
     assert.throws(() => resolveGenerateOptions(opts, cfg), re, JSON.stringify(opts));

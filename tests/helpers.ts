@@ -4,35 +4,19 @@ import * as tf from "@tensorflow/tfjs";
 import {
   availableBackends,
   type BackendName,
+  checkModelConfig,
   CoCa,
   type CoCaConfig,
   setupBackend,
   SimpleViT,
   type ViTConfig,
 } from "../mod.ts";
+import tinyModelFile from "../configs/test-tiny.model.json" with { type: "json" };
 
-export const TINY_VIT: ViTConfig = {
-  imageSize: 16,
-  patchSize: 4,
-  dim: 32,
-  depth: 1,
-  heads: 2,
-  dimHead: 16,
-  mlpDim: 64,
-  patchDropout: 0.5,
-};
-
-export const TINY_COCA: CoCaConfig = {
-  dim: 32,
-  imageDim: 32,
-  numTokens: 40,
-  unimodalDepth: 1,
-  multimodalDepth: 1,
-  dimHead: 16,
-  heads: 2,
-  numImgQueries: 4,
-  ffMult: 2,
-};
+/** The tests' tiny model (`configs/test-tiny.model.json`). */
+const TINY_MODEL = checkModelConfig(tinyModelFile, "configs/test-tiny.model.json");
+export const TINY_VIT: ViTConfig = TINY_MODEL.vit;
+export const TINY_COCA: CoCaConfig = TINY_MODEL.coca;
 
 export function tinyModel(
   seed = 0,

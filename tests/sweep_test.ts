@@ -136,18 +136,27 @@ Deno.test("expandSweep: a path missing from base is an error naming it, unless a
 
 Deno.test("validateSweepSpec: rejects malformed specs with the field named", () => {
   const cases: [unknown, RegExp][] = [
-    [{ ...lrSpec(), seedz: [0] }, /unknown field "seedz"/],
-    [{ ...lrSpec(), seeds: [0, 0] }, /"seeds" contains duplicates/],
-    [{ ...lrSpec(), seeds: [] }, /"seeds" must be a non-empty array/],
-    [{ ...lrSpec(), grid: { "optim.lr": [] } }, /grid\["optim\.lr"\] must be a non-empty array/],
-    [{ ...lrSpec(), base: { a: NaN } }, /"base" must be a plain JSON object/],
+    [
+      { ...lrSpec(), seedz: [0] },
+      /unknown key\(s\) in the sweep spec: "seedz"; expected some of name/,
+    ],
+    [{ ...lrSpec(), seeds: [0, 0] }, /expected seeds to be distinct, found \[0,0\]/],
+    [{ ...lrSpec(), seeds: [] }, /expected seeds to be a non-empty array of integers, found \[\]/],
+    [
+      { ...lrSpec(), grid: { "optim.lr": [] } },
+      /expected grid\["optim\.lr"\] to be a non-empty array, found \[\]/,
+    ],
+    [
+      { ...lrSpec(), base: { a: NaN } },
+      /expected base to be a plain JSON object \(finite numbers only\)/,
+    ],
     [
       { ...lrSpec(), random: { samples: 2, space: { "optim.lr": { values: [1] } } } },
       /path "optim\.lr" is set more than once/,
     ],
     [
       { ...lrSpec(), random: { samples: 2, space: { "optim.wd": { min: 0, max: 1, log: true } } } },
-      /log sampling needs min > 0, found 0/,
+      /expected random\.space\["optim\.wd"\]\.min > 0 for log sampling, found 0/,
     ],
   ];
   for (const [spec, re] of cases) assert.throws(() => validateSweepSpec(spec), re);

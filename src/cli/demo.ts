@@ -1,8 +1,8 @@
 /**
  * `deno task demo [--backend B] [--steps N] [--out DIR]`: the main job on built-in
- * data. Trains a small CoCa on the shapes dataset, evaluates it on held-out
- * images (retrieval, zero-shot, captions), prints image → caption pairs, writes
- * an offline HTML report with plotly charts, and prints one JSON object of
+ * data. Trains a small CoCa on the shapes dataset (the config: `configs/demo.json`),
+ * evaluates it on held-out images (retrieval, zero-shot, captions), prints image → caption
+ * pairs, writes an offline HTML report with plotly charts, and prints one JSON object of
  * metrics as its last line.
  *
  * @module
@@ -21,44 +21,9 @@ import { formatDuration } from "../util/duration.ts";
 import { captionText } from "../text/caption.ts";
 import { ProgressBar, trainProgressText } from "./progress.ts";
 
-/** The demo's model and run: small enough for about 3 minutes on 2 CPU cores. */
-export const DEMO_CONFIG: TrainConfigInput = {
-  model: {
-    vit: {
-      imageSize: 32,
-      patchSize: 8,
-      dim: 64,
-      depth: 2,
-      heads: 4,
-      dimHead: 16,
-      mlpDim: 128,
-      patchDropout: 0.25,
-    },
-    coca: {
-      dim: 64,
-      imageDim: 64,
-      numTokens: 384,
-      unimodalDepth: 2,
-      multimodalDepth: 2,
-      dimHead: 16,
-      heads: 4,
-      numImgQueries: 16,
-      ffMult: 4,
-    },
-  },
-  data: { name: "shapes", trainSize: 3000, valSize: 128, testSize: 256, heldoutSize: 256, seed: 0 },
-  tokenizer: { vocabSize: 384 },
-  textLength: 16,
-  batchSize: 32,
-  steps: 1000,
-  seed: 0,
-  optimizer: { lr: 2e-3, weightDecay: 0.01, clipNorm: 1 },
-  schedule: { warmupSteps: 50, minLrRatio: 0.05 },
-  evalEvery: 250,
-  checkpointEvery: 250,
-  logEvery: 5,
-  outDir: "runs/demo",
-};
+/** The demo's model and run (small enough for about 3 minutes on 2 CPU cores). */
+const DEMO_CONFIG_FILE = new URL("../../configs/demo.json", import.meta.url);
+const DEMO_CONFIG = JSON.parse(await Deno.readTextFile(DEMO_CONFIG_FILE)) as TrainConfigInput;
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -8,12 +8,10 @@ import type { Dataset } from "./types.ts";
 import { type ShapesConfig, shapesDataset } from "./shapes.ts";
 import { type EmojiConfig, emojiDataset } from "./emoji.ts";
 import { loadManifestDataset, type ManifestOptions } from "./manifest.ts";
+import { type DataConfig, DataConfigSchema } from "./config.ts";
+import { parseConfig } from "../schema/format.ts";
 
-/** Which dataset to load, with the options of its loader. */
-export type DataConfig =
-  | ({ name: "shapes" } & ShapesConfig)
-  | ({ name: "emoji" } & EmojiConfig)
-  | ({ name: "manifest"; path: string } & ManifestOptions);
+export type { DataConfig };
 
 /** A loaded dataset and how many manifest entries were skipped. */
 export interface LoadedDataset {
@@ -26,7 +24,7 @@ export interface LoadedDataset {
  * Load the dataset a config names. `imageSize`, when given, overrides the
  * config's and must match the model.
  *
- * @throws {RangeError} for an unknown dataset name or a size mismatch.
+ * @throws {RangeError} for an unknown dataset name or key, a bad value or a size mismatch.
  * @example
  * ```ts
  * import { loadDataset } from "./load.ts";
@@ -38,6 +36,7 @@ export async function loadDataset(config: DataConfig, imageSize?: number): Promi
   if (typeof config !== "object" || config === null) {
     throw new TypeError(`expected a data config object, found ${JSON.stringify(config)}`);
   }
+  parseConfig(DataConfigSchema, config, { what: "data", prefix: "data." });
   const { name, ...rest } = config as { name: unknown } & Record<string, unknown>;
   const options = imageSize === undefined ? rest : { ...rest, imageSize };
   let loaded: LoadedDataset;

@@ -8,6 +8,7 @@ export * from "./shapes.ts";
 export * from "./emoji.ts";
 export * from "./manifest.ts";
 export * from "./load.ts";
+export * from "./config.ts";
 export * from "./batches.ts";
 export * from "./tensors.ts";
 export { decodeImage, toModelImage } from "./image.ts";

@@ -15,12 +15,135 @@ import * as tf from "@tensorflow/tfjs";
 import type { CoCa, ImageInput } from "../model/coca.ts";
 import { type CaptionDecoder, createCaptionDecoder } from "./decoder.ts";
 import { Rng } from "../util/rng.ts";
+import { positiveInt } from "../util/validate.ts";
+import { z } from "zod";
+import { num, parseConfig, type SameType } from "../schema/format.ts";
 
 /** How the next token is chosen. */
 export type DecodeStrategy = "greedy" | "beam" | "sample";
 
 /** The decoding strategies, for validation and command lines. */
 export const DECODE_STRATEGIES: readonly DecodeStrategy[] = ["greedy", "beam", "sample"];
+
+/** What {@linkcode generate} returns, one entry per image. */
+export interface GenerateResult {
+  /** Caption ids per image: the prefix then the generated tokens, without BOS, stopping before EOS. */
+  tokens: number[][];
+  /** Sum of the model's log-probabilities (temperature 1, unfiltered) of the generated tokens, EOS included. */
+  scores: number[];
+  /** Whether the caption ended with EOS (false: it ran into `maxLength`). */
+  finished: boolean[];
+}
+
+const SAMPLING_ONLY = ["topK", "topP", "temperature", "seed"] as const;
+const BEAM_ONLY = ["beamSize", "lengthPenalty"] as const;
+
+/**
+ * The schema of {@linkcode GenerateOptions} for a model with `numTokens` ids and pad id
+ * `padId` (token ids are checked against the vocabulary): type, defaults and checks. Options
+ * that do not apply to the chosen strategy (e.g. `topK` with `"greedy"`) are errors.
+ *
+ * @example
+ * ```ts
+ * import { generateOptionsSchema } from "./generate.ts";
+ * const o = generateOptionsSchema({ numTokens: 100, padId: 0 }).parse({ strategy: "sample", seed: 3 });
+ * console.log(o.topP, o.temperature); // 1 1
+ * ```
+ */
+export function generateOptionsSchema(
+  model: { numTokens: number; padId: number },
+): z.ZodType<ResolvedGenerateOptions, GenerateOptions> {
+  return optionsSchema(model);
+}
+
+function optionsSchema(model: { numTokens: number; padId: number }) {
+  const V = model.numTokens;
+  const tokenId = () => {
+    const e = { error: `expected {path} to be a token id in [0, ${V})` };
+    return z.number(e).int(e).min(0, e).max(V - 1, e);
+  };
+  return z.strictObject({
+    maxLength: num.positiveInt().optional()
+      .describe("Most new tokens per caption (EOS included), a positive integer; default 32."),
+    strategy: z.enum(DECODE_STRATEGIES as [DecodeStrategy, ...DecodeStrategy[]], {
+      error: `expected {path} to be one of ${DECODE_STRATEGIES.join(", ")}`,
+    }).optional().describe('`"greedy"` (default), `"beam"` or `"sample"`.'),
+    beamSize: num.positiveInt().max(V, { error: `expected {path} <= numTokens ${V}` }).optional()
+      .describe("Beam search: hypotheses kept per image, `1 <= beamSize <= numTokens`; default 4."),
+    lengthPenalty: num.finite().optional().describe(
+      "Beam search: hypotheses are ranked by `sum log-prob / length ** lengthPenalty`, where " +
+        "`length` counts the generated tokens including EOS (prompt tokens excluded). `0` ranks " +
+        "by the raw sum (favours short captions), `1` (default) by the mean log-prob per token.",
+    ),
+    topK: num.positiveInt().optional()
+      .describe("Sampling: keep only the `topK` most likely tokens (integer >= 1); default: all."),
+    topP: z.number({ error: "expected {path} in (0, 1]" })
+      .gt(0, { error: "expected {path} in (0, 1]" })
+      .max(1, { error: "expected {path} in (0, 1]" }).optional().describe(
+        "Sampling: keep the smallest set of most likely tokens whose mass reaches `topP`, in (0, 1]; default 1.",
+      ),
+    temperature: z.number({ error: "expected {path} to be a finite number > 0" })
+      .gt(0, { error: "expected {path} to be a finite number > 0" }).optional()
+      .describe(
+        "Sampling: divide the log-probabilities by this (> 0) before top-k/top-p; default 1.",
+      ),
+    bosId: tokenId().optional().describe("Begin-of-sequence id; default 1."),
+    eosId: tokenId().optional().describe("End-of-sequence id; default 2."),
+    padId: tokenId().optional().describe(
+      "Fed for sequences that have already finished (their outputs are ignored); default the model's `padId`.",
+    ),
+    seed: z.number({ error: "expected {path} to be an integer" })
+      .int({ error: "expected {path} to be an integer" }).optional().describe(
+        "Sampling seed; image `i` of a batch draws from its own stream, so results do not depend on the batch. Default: random.",
+      ),
+    cache: z.boolean({ error: "expected {path} to be a boolean" }).optional()
+      .describe(
+        "Use the key/value cache (default true); `false` re-runs the whole prefix every step.",
+      ),
+    prefix: z.array(tokenId(), { error: "expected {path} to be an array of token ids" })
+      .readonly().optional().describe(
+        "Prompt token ids placed after BOS for every image (no EOS); returned as part of each caption.",
+      ),
+  }).superRefine((o, ctx) => {
+    const strategy = o.strategy ?? "greedy";
+    const misplaced = (keys: readonly string[], only: DecodeStrategy) => {
+      for (const k of keys) {
+        if ((o as Record<string, unknown>)[k] !== undefined && strategy !== only) {
+          ctx.addIssue({
+            code: "custom",
+            path: [k],
+            message: `expected ${k} only with strategy "${only}", found strategy "${strategy}"`,
+          });
+        }
+      }
+    };
+    misplaced(SAMPLING_ONLY, "sample");
+    misplaced(BEAM_ONLY, "beam");
+    const eosId = o.eosId ?? 2;
+    const at = (o.prefix ?? []).indexOf(eosId);
+    if (at >= 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["prefix", at],
+        message: `expected prefix without the eos id ${eosId}, found it at position ${at}`,
+      });
+    }
+  }).transform((o) => ({
+    maxLength: o.maxLength ?? 32,
+    strategy: o.strategy ?? "greedy",
+    beamSize: o.beamSize ?? 4,
+    lengthPenalty: o.lengthPenalty ?? 1,
+    topK: o.topK,
+    topP: o.topP ?? 1,
+    temperature: o.temperature ?? 1,
+    bosId: o.bosId ?? 1,
+    eosId: o.eosId ?? 2,
+    padId: o.padId ?? model.padId,
+    seed: o.seed ?? crypto.getRandomValues(new Uint32Array(1))[0],
+    cache: o.cache ?? true,
+    prefix: o.prefix ?? [],
+  }));
+}
 
 /** Options of {@linkcode generate}; every field is optional. */
 export interface GenerateOptions {
@@ -61,48 +184,9 @@ export type ResolvedGenerateOptions = Required<Omit<GenerateOptions, "topK">> & 
   topK: number | undefined;
 };
 
-/** What {@linkcode generate} returns, one entry per image. */
-export interface GenerateResult {
-  /** Caption ids per image: the prefix then the generated tokens, without BOS, stopping before EOS. */
-  tokens: number[][];
-  /** Sum of the model's log-probabilities (temperature 1, unfiltered) of the generated tokens, EOS included. */
-  scores: number[];
-  /** Whether the caption ended with EOS (false: it ran into `maxLength`). */
-  finished: boolean[];
-}
-
-const OPTION_KEYS = [
-  "maxLength",
-  "strategy",
-  "beamSize",
-  "lengthPenalty",
-  "topK",
-  "topP",
-  "temperature",
-  "bosId",
-  "eosId",
-  "padId",
-  "seed",
-  "cache",
-  "prefix",
-];
-
-const SAMPLING_ONLY = ["topK", "topP", "temperature", "seed"] as const;
-const BEAM_ONLY = ["beamSize", "lengthPenalty"] as const;
-
-function tokenId(name: string, v: unknown, vocab: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= vocab) {
-    throw new RangeError(`expected ${name} to be a token id in [0, ${vocab}), found ${v}`);
-  }
-  return v;
-}
-
-function positiveInt(name: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-    throw new RangeError(`expected ${name} to be a positive integer, found ${v}`);
-  }
-  return v;
-}
+// The declared types and the schema agree (a compile error otherwise).
+const _in: SameType<z.input<ReturnType<typeof optionsSchema>>, GenerateOptions> = true;
+const _out: SameType<z.output<ReturnType<typeof optionsSchema>>, ResolvedGenerateOptions> = true;
 
 /**
  * Fill in the defaults of {@linkcode GenerateOptions} and check them against a model with
@@ -124,77 +208,15 @@ export function resolveGenerateOptions(
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`expected generate options to be an object, found ${options}`);
   }
-  const extra = Object.keys(options).filter((k) => !OPTION_KEYS.includes(k));
-  if (extra.length) {
-    throw new RangeError(
-      `unknown generate option(s) ${extra.map((k) => `"${k}"`).join(", ")}; expected some of ${
-        OPTION_KEYS.join(", ")
-      }`,
-    );
-  }
-  const V = model.numTokens;
-  const strategy = options.strategy ?? "greedy";
-  if (!DECODE_STRATEGIES.includes(strategy)) {
-    throw new RangeError(
-      `expected strategy to be one of ${DECODE_STRATEGIES.join(", ")}, found "${strategy}"`,
-    );
-  }
-  const given = (k: string) => (options as Record<string, unknown>)[k] !== undefined;
-  for (const k of SAMPLING_ONLY) {
-    if (given(k) && strategy !== "sample") {
+  const defaults = { numTokens: model.numTokens, padId: model.padId };
+  // The default bos/eos/pad ids must fit the vocabulary too.
+  const o = parseConfig(generateOptionsSchema(defaults), options, { what: "the generate options" });
+  for (const k of ["bosId", "eosId", "padId"] as const) {
+    if (!(Number.isInteger(o[k]) && o[k] >= 0 && o[k] < model.numTokens)) {
       throw new RangeError(
-        `expected ${k} only with strategy "sample", found strategy "${strategy}"`,
+        `expected ${k} to be a token id in [0, ${model.numTokens}), found ${o[k]}`,
       );
     }
-  }
-  for (const k of BEAM_ONLY) {
-    if (given(k) && strategy !== "beam") {
-      throw new RangeError(`expected ${k} only with strategy "beam", found strategy "${strategy}"`);
-    }
-  }
-  const o: ResolvedGenerateOptions = {
-    maxLength: positiveInt("maxLength", options.maxLength ?? 32),
-    strategy,
-    beamSize: positiveInt("beamSize", options.beamSize ?? 4),
-    lengthPenalty: options.lengthPenalty ?? 1,
-    topK: options.topK === undefined ? undefined : positiveInt("topK", options.topK),
-    topP: options.topP ?? 1,
-    temperature: options.temperature ?? 1,
-    bosId: tokenId("bosId", options.bosId ?? 1, V),
-    eosId: tokenId("eosId", options.eosId ?? 2, V),
-    padId: tokenId("padId", options.padId ?? model.padId, V),
-    seed: options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0],
-    cache: options.cache ?? true,
-    prefix: options.prefix ?? [],
-  };
-  if (o.beamSize > V) {
-    throw new RangeError(`expected beamSize <= numTokens ${V}, found ${o.beamSize}`);
-  }
-  if (!Number.isFinite(o.lengthPenalty)) {
-    throw new RangeError(`expected lengthPenalty to be a finite number, found ${o.lengthPenalty}`);
-  }
-  if (!(typeof o.topP === "number" && o.topP > 0 && o.topP <= 1)) {
-    throw new RangeError(`expected topP in (0, 1], found ${o.topP}`);
-  }
-  if (!(typeof o.temperature === "number" && o.temperature > 0 && Number.isFinite(o.temperature))) {
-    throw new RangeError(`expected temperature to be a finite number > 0, found ${o.temperature}`);
-  }
-  if (!Number.isInteger(o.seed)) {
-    throw new RangeError(`expected seed to be an integer, found ${o.seed}`);
-  }
-  if (typeof o.cache !== "boolean") {
-    throw new TypeError(`expected cache to be a boolean, found ${o.cache}`);
-  }
-  if (!Array.isArray(o.prefix)) {
-    throw new TypeError(`expected prefix to be an array of token ids, found ${o.prefix}`);
-  }
-  o.prefix.forEach((t, i) => tokenId(`prefix[${i}]`, t, V));
-  if (o.prefix.includes(o.eosId)) {
-    throw new RangeError(
-      `expected prefix without the eos id ${o.eosId}, found it at position ${
-        o.prefix.indexOf(o.eosId)
-      }`,
-    );
   }
   return o;
 }

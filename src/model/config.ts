@@ -1,9 +1,93 @@
 /**
- * Typed model configs, with the reference's defaults, validated at the edge.
- * Field names are the reference's constructor arguments in camelCase.
+ * Typed model configs, with the reference's defaults, validated at the edge. Each config is
+ * one zod schema ({@linkcode ViTConfigSchema}, {@linkcode CoCaConfigSchema}) giving its type,
+ * defaults and checks. Field names are the reference's constructor arguments in camelCase.
  *
  * @module
  */
+import { z } from "zod";
+import { num, parseConfig, type SameType } from "../schema/format.ts";
+
+const size = (
+  what: string,
+): z.ZodType<number | [number, number], number | [number, number]> =>
+  z.union([num.positiveInt(), z.tuple([num.positiveInt(), num.positiveInt()])], {
+    error: `expected {path} to be a positive integer or a pair of them`,
+  }).describe(what);
+
+const vitSchema = z.strictObject({
+  imageSize: size("Image side, or `[height, width]`."),
+  patchSize: size("Patch side, or `[height, width]`; must divide the image sides."),
+  dim: num.positiveInt().describe("Token width; divisible by 4 (2-D sin-cos positions)."),
+  depth: num.positiveInt(),
+  heads: num.positiveInt(),
+  dimHead: num.positiveInt().default(64).describe("Default 64."),
+  mlpDim: num.positiveInt(),
+  channels: num.positiveInt().default(3).describe("Default 3."),
+  patchDropout: z.number({ error: "expected {path} in [0, 1)" })
+    .min(0, { error: "expected {path} in [0, 1)" })
+    .lt(1, { error: "expected {path} in [0, 1)" })
+    .default(0.5)
+    .describe("Fraction of patches dropped in training, `0 <= p < 1`; default 0.5."),
+  numClasses: num.positiveInt().optional()
+    .describe("Classification head size; optional (CoCa never uses the head)."),
+}).superRefine((c, ctx) => {
+  const img = pair(c.imageSize);
+  const patch = pair(c.patchSize);
+  for (let i = 0; i < 2; i++) {
+    if (img[i] % patch[i] !== 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["patchSize"],
+        message: `expected patchSize to divide imageSize ${img[i]}, found ${patch[i]}`,
+      });
+      return;
+    }
+  }
+  if (c.dim % 4 !== 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["dim"],
+      message: `expected ViT dim to be divisible by 4 (2-D sin-cos positions), found ${c.dim}`,
+    });
+  }
+});
+
+const cocaSchema = z.strictObject({
+  dim: num.positiveInt(),
+  numTokens: num.positiveInt(),
+  unimodalDepth: num.nonNegativeInt().describe("Unimodal (text) blocks."),
+  multimodalDepth: num.nonNegativeInt().describe("Multimodal (cross-attending) blocks."),
+  dimLatents: num.positiveInt().optional().describe("Default `dim`."),
+  imageDim: num.positiveInt().optional()
+    .describe("Width of the image encoder's tokens; default `dim`."),
+  numImgQueries: num.positiveInt().default(256).describe("Default 256."),
+  dimHead: num.positiveInt().default(64).describe("Default 64; even (rotary halves)."),
+  heads: num.positiveInt().default(8).describe("Default 8."),
+  ffMult: num.positiveInt().default(4).describe("Default 4."),
+  captionLossWeight: num.finite().default(1).describe("Default 1."),
+  contrastiveLossWeight: num.finite().default(1).describe("Default 1."),
+  padId: z.number().default(0).describe("Default 0; in `[0, numTokens)`."),
+}).superRefine((c, ctx) => {
+  if (c.dimHead % 2 !== 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["dimHead"],
+      message: `expected dimHead to be even (rotary halves), found ${c.dimHead}`,
+    });
+  }
+  if (!Number.isInteger(c.padId) || c.padId < 0 || c.padId >= c.numTokens) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["padId"],
+      message: `expected padId in [0, ${c.numTokens}), found ${c.padId}`,
+    });
+  }
+}).transform((c) => ({
+  ...c,
+  dimLatents: c.dimLatents ?? c.dim,
+  imageDim: c.imageDim ?? c.dim,
+}));
 
 /** SimpleViT (with patch dropout) options. */
 export interface ViTConfig {
@@ -64,45 +148,45 @@ export type ResolvedViTConfig =
 /** A CoCa config with every default filled in. */
 export type ResolvedCoCaConfig = Required<CoCaConfig>;
 
+/** A ViT config as checked, defaults filled in (sizes as written). */
+export type CheckedViTConfig = Omit<ResolvedViTConfig, "imageSize" | "patchSize"> & {
+  imageSize: number | [number, number];
+  patchSize: number | [number, number];
+};
+
+// The declared types and the schemas agree (a compile error otherwise).
+const _vitIn: SameType<z.input<typeof vitSchema>, ViTConfig> = true;
+const _vitOut: SameType<z.output<typeof vitSchema>, CheckedViTConfig> = true;
+const _cocaIn: SameType<z.input<typeof cocaSchema>, CoCaConfig> = true;
+const _cocaOut: SameType<z.output<typeof cocaSchema>, ResolvedCoCaConfig> = true;
+
+/** {@linkcode ViTConfig}'s schema: its defaults and checks. */
+export const ViTConfigSchema: z.ZodType<CheckedViTConfig, ViTConfig> = vitSchema;
+
+/** {@linkcode CoCaConfig}'s schema: its defaults and checks. */
+export const CoCaConfigSchema: z.ZodType<ResolvedCoCaConfig, CoCaConfig> = cocaSchema;
+
+/** A model config file's content (`configs/*.model.json`): the ViT and the CoCa options. */
+export interface ModelConfig {
+  /** The JSON Schema of the file (ignored). */
+  $schema?: string;
+  vit: ViTConfig;
+  coca: CoCaConfig;
+}
+
+/** {@linkcode ModelConfig}'s schema. */
+export const ModelConfigSchema: z.ZodType<
+  { $schema?: string; vit: CheckedViTConfig; coca: ResolvedCoCaConfig },
+  ModelConfig
+> = z.strictObject({
+  $schema: z.string().optional().describe("The JSON Schema of this file (ignored)."),
+  vit: ViTConfigSchema,
+  coca: CoCaConfigSchema,
+});
+
 function pair(v: number | [number, number]): [number, number] {
   return Array.isArray(v) ? [v[0], v[1]] : [v, v];
 }
-
-function positiveInt(name: string, v: unknown): void {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-    throw new RangeError(`expected ${name} to be a positive integer, found ${JSON.stringify(v)}`);
-  }
-}
-
-function finite(name: string, v: unknown): void {
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    throw new RangeError(`expected ${name} to be a finite number, found ${JSON.stringify(v)}`);
-  }
-}
-
-function unknownKeys(name: string, cfg: object, known: string[]): void {
-  const extra = Object.keys(cfg).filter((k) => !known.includes(k));
-  if (extra.length) {
-    throw new RangeError(
-      `unknown ${name} option(s) ${extra.map((k) => `"${k}"`).join(", ")}; expected some of ${
-        known.join(", ")
-      }`,
-    );
-  }
-}
-
-const VIT_KEYS = [
-  "imageSize",
-  "patchSize",
-  "dim",
-  "depth",
-  "heads",
-  "dimHead",
-  "mlpDim",
-  "channels",
-  "patchDropout",
-  "numClasses",
-];
 
 /**
  * Fill in defaults and check a ViT config.
@@ -119,61 +203,15 @@ export function resolveViTConfig(cfg: ViTConfig): ResolvedViTConfig {
   if (typeof cfg !== "object" || cfg === null) {
     throw new TypeError(`expected a ViT config object, found ${JSON.stringify(cfg)}`);
   }
-  unknownKeys("ViT", cfg, VIT_KEYS);
-  const imageSize = pair(cfg.imageSize);
-  const patchSize = pair(cfg.patchSize);
-  imageSize.forEach((v, i) => positiveInt(`imageSize[${i}]`, v));
-  patchSize.forEach((v, i) => positiveInt(`patchSize[${i}]`, v));
-  for (let i = 0; i < 2; i++) {
-    if (imageSize[i] % patchSize[i] !== 0) {
-      throw new RangeError(
-        `expected patchSize to divide imageSize ${imageSize[i]}, found ${patchSize[i]}`,
-      );
-    }
-  }
-  const r: ResolvedViTConfig = {
-    imageSize,
-    patchSize,
-    dim: cfg.dim,
-    depth: cfg.depth,
-    heads: cfg.heads,
-    dimHead: cfg.dimHead ?? 64,
-    mlpDim: cfg.mlpDim,
-    channels: cfg.channels ?? 3,
-    patchDropout: cfg.patchDropout ?? 0.5,
-    numClasses: cfg.numClasses,
+  const r = parseConfig(ViTConfigSchema, cfg, { what: "the ViT config" });
+  const out: ResolvedViTConfig = {
+    ...r,
+    imageSize: pair(r.imageSize),
+    patchSize: pair(r.patchSize),
   };
-  for (const k of ["dim", "depth", "heads", "dimHead", "mlpDim", "channels"] as const) {
-    positiveInt(k, r[k]);
-  }
-  if (r.numClasses !== undefined) positiveInt("numClasses", r.numClasses);
-  if (r.dim % 4 !== 0) {
-    throw new RangeError(
-      `expected ViT dim to be divisible by 4 (2-D sin-cos positions), found ${r.dim}`,
-    );
-  }
-  finite("patchDropout", r.patchDropout);
-  if (r.patchDropout < 0 || r.patchDropout >= 1) {
-    throw new RangeError(`expected patchDropout in [0, 1), found ${r.patchDropout}`);
-  }
-  return r;
+  if (out.numClasses === undefined) delete out.numClasses;
+  return out;
 }
-
-const COCA_KEYS = [
-  "dim",
-  "numTokens",
-  "unimodalDepth",
-  "multimodalDepth",
-  "dimLatents",
-  "imageDim",
-  "numImgQueries",
-  "dimHead",
-  "heads",
-  "ffMult",
-  "captionLossWeight",
-  "contrastiveLossWeight",
-  "padId",
-];
 
 /**
  * Fill in defaults and check a CoCa config.
@@ -190,46 +228,5 @@ export function resolveCoCaConfig(cfg: CoCaConfig): ResolvedCoCaConfig {
   if (typeof cfg !== "object" || cfg === null) {
     throw new TypeError(`expected a CoCa config object, found ${JSON.stringify(cfg)}`);
   }
-  unknownKeys("CoCa", cfg, COCA_KEYS);
-  const r: ResolvedCoCaConfig = {
-    dim: cfg.dim,
-    numTokens: cfg.numTokens,
-    unimodalDepth: cfg.unimodalDepth,
-    multimodalDepth: cfg.multimodalDepth,
-    dimLatents: cfg.dimLatents ?? cfg.dim,
-    imageDim: cfg.imageDim ?? cfg.dim,
-    numImgQueries: cfg.numImgQueries ?? 256,
-    dimHead: cfg.dimHead ?? 64,
-    heads: cfg.heads ?? 8,
-    ffMult: cfg.ffMult ?? 4,
-    captionLossWeight: cfg.captionLossWeight ?? 1,
-    contrastiveLossWeight: cfg.contrastiveLossWeight ?? 1,
-    padId: cfg.padId ?? 0,
-  };
-  for (
-    const k of [
-      "dim",
-      "numTokens",
-      "dimLatents",
-      "imageDim",
-      "numImgQueries",
-      "dimHead",
-      "heads",
-      "ffMult",
-    ] as const
-  ) positiveInt(k, r[k]);
-  for (const k of ["unimodalDepth", "multimodalDepth"] as const) {
-    if (!Number.isInteger(r[k]) || r[k] < 0) {
-      throw new RangeError(`expected ${k} to be a non-negative integer, found ${r[k]}`);
-    }
-  }
-  if (r.dimHead % 2 !== 0) {
-    throw new RangeError(`expected dimHead to be even (rotary halves), found ${r.dimHead}`);
-  }
-  finite("captionLossWeight", r.captionLossWeight);
-  finite("contrastiveLossWeight", r.contrastiveLossWeight);
-  if (!Number.isInteger(r.padId) || r.padId < 0 || r.padId >= r.numTokens) {
-    throw new RangeError(`expected padId in [0, ${r.numTokens}), found ${r.padId}`);
-  }
-  return r;
+  return parseConfig(CoCaConfigSchema, cfg, { what: "the CoCa config" });
 }

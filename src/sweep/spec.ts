@@ -5,13 +5,9 @@
  * @module
  */
 
-import {
-  describeValue,
-  isJsonValue,
-  isPlainObject,
-  type JsonObject,
-  type JsonValue,
-} from "./json.ts";
+import { z } from "zod";
+import { num, parseConfig, type SameType } from "../schema/format.ts";
+import { isJsonValue, isPlainObject, type JsonObject, type JsonValue } from "./json.ts";
 import { splitPath } from "./path.ts";
 
 /** A random-search domain: either a list of choices or a numeric range. */
@@ -78,16 +74,102 @@ export class SweepSpecError extends Error {
   }
 }
 
-const SPEC_KEYS = [
-  "name",
-  "description",
-  "base",
-  "grid",
-  "random",
-  "seeds",
-  "seedPath",
-  "allowNewPaths",
-];
+const jsonValue = z.custom<JsonValue>((v) => isJsonValue(v), {
+  error: "expected {path} to be JSON data (finite numbers only)",
+});
+
+const domainSchema = z.union([
+  z.strictObject({
+    values: z.array(jsonValue).min(1).describe("Choose uniformly among these JSON values."),
+  }),
+  z.strictObject({
+    min: num.finite().describe("Lower bound (inclusive)."),
+    max: num.finite().describe("Upper bound (inclusive for integers, exclusive for floats)."),
+    log: z.boolean().optional().describe("Sample uniformly in log space (requires `min > 0`)."),
+    integer: z.boolean().optional().describe("Round to an integer."),
+  }),
+], { error: "expected {path} to be {values: [...]} or {min, max, log?, integer?}" });
+
+const intError = { error: "expected {path} to be an integer" };
+
+const specSchema = z.strictObject({
+  name: z.string({ error: "expected {path} to be a non-empty string" })
+    .regex(/\S/, { error: "expected {path} to be a non-empty string" }),
+  description: z.string().optional(),
+  base: z.custom<JsonObject>((v) => isPlainObject(v) && isJsonValue(v), {
+    error: "expected {path} to be a plain JSON object (finite numbers only)",
+  }),
+  grid: z.record(
+    z.string(),
+    z.array(jsonValue, { error: "expected {path} to be a non-empty array" })
+      .min(1, { error: "expected {path} to be a non-empty array" }),
+  ).optional(),
+  random: z.strictObject({
+    samples: num.positiveInt(),
+    seed: z.number(intError).int(intError).optional(),
+    space: z.record(z.string(), domainSchema),
+  }).optional(),
+  seeds: z.array(z.number(intError).int(intError), {
+    error: "expected {path} to be a non-empty array of integers",
+  }).min(1, { error: "expected {path} to be a non-empty array of integers" }),
+  seedPath: z.string().nullable().optional(),
+  allowNewPaths: z.union([z.boolean(), z.array(z.string())], {
+    error: "expected {path} to be a boolean or an array of paths",
+  }).optional(),
+}).superRefine((spec, ctx) => {
+  const issue = (path: (string | number)[], message: string) =>
+    ctx.addIssue({ code: "custom", path, message });
+  const seen = new Set<string>();
+  const checkPath = (path: string, where: (string | number)[], field: string) => {
+    try {
+      splitPath(path);
+    } catch (e) {
+      issue(where, `${field}: ${(e as Error).message}`);
+    }
+    if (seen.has(path)) issue(where, `${field}: path "${path}" is set more than once`);
+    seen.add(path);
+  };
+  for (const [path, values] of Object.entries(spec.grid ?? {})) {
+    checkPath(path, ["grid", path], "grid");
+    const distinct = new Set(values.map((v) => JSON.stringify(v)));
+    if (distinct.size !== values.length) {
+      issue(["grid", path], `expected distinct values in grid["${path}"], found duplicates`);
+    }
+  }
+  if (spec.random) {
+    const space = Object.entries(spec.random.space);
+    if (space.length === 0) {
+      issue(["random", "space"], "expected random.space to be a non-empty object, found {}");
+    }
+    for (const [path, dom] of space) {
+      checkPath(path, ["random", "space", path], "random.space");
+      if ("values" in dom) continue;
+      const where = `random.space["${path}"]`;
+      if (dom.min > dom.max) {
+        issue(
+          ["random", "space", path],
+          `expected ${where}.min <= max ${dom.max}, found ${dom.min}`,
+        );
+      }
+      if (dom.log && dom.min <= 0) {
+        issue(
+          ["random", "space", path],
+          `expected ${where}.min > 0 for log sampling, found ${dom.min}`,
+        );
+      }
+    }
+  }
+  if (new Set(spec.seeds).size !== spec.seeds.length) {
+    issue(["seeds"], `expected seeds to be distinct, found ${JSON.stringify(spec.seeds)}`);
+  }
+  if (typeof spec.seedPath === "string") checkPath(spec.seedPath, ["seedPath"], "seedPath");
+});
+
+// The declared type and the schema agree (a compile error otherwise).
+const _spec: SameType<z.input<typeof specSchema>, SweepSpec> = true;
+
+/** {@linkcode SweepSpec}'s schema: its checks. */
+export const SweepSpecSchema: z.ZodType<SweepSpec, SweepSpec> = specSchema;
 
 /**
  * Validates untrusted data (e.g. a parsed JSON file) as a {@linkcode SweepSpec}, throwing a
@@ -105,130 +187,9 @@ const SPEC_KEYS = [
  * ```
  */
 export function validateSweepSpec(data: unknown): SweepSpec {
-  const fail = (msg: string): never => {
-    throw new SweepSpecError(`Invalid sweep spec: ${msg}`);
-  };
-  if (!isPlainObject(data)) fail(`expected an object, found ${describeValue(data)}`);
-  const spec = data as Record<string, unknown>;
-  for (const key of Object.keys(spec)) {
-    if (!SPEC_KEYS.includes(key)) {
-      fail(`unknown field "${key}" (expected one of: ${SPEC_KEYS.join(", ")})`);
-    }
-  }
-  if (typeof spec.name !== "string" || spec.name.trim() === "") {
-    fail(`"name" must be a non-empty string, found ${describeValue(spec.name)}`);
-  }
-  if (spec.description !== undefined && typeof spec.description !== "string") {
-    fail(`"description" must be a string, found ${describeValue(spec.description)}`);
-  }
-  if (!isPlainObject(spec.base) || !isJsonValue(spec.base)) {
-    fail(
-      `"base" must be a plain JSON object (finite numbers only), found ${describeValue(spec.base)}`,
-    );
-  }
-  const seen = new Set<string>();
-  const checkPath = (path: string, field: string) => {
-    try {
-      splitPath(path);
-    } catch (e) {
-      fail(`${field}: ${(e as Error).message}`);
-    }
-    if (seen.has(path)) fail(`${field}: path "${path}" is set more than once`);
-    seen.add(path);
-  };
-  if (spec.grid !== undefined) {
-    if (!isPlainObject(spec.grid)) {
-      fail(`"grid" must be an object, found ${describeValue(spec.grid)}`);
-    }
-    for (const [path, values] of Object.entries(spec.grid as Record<string, unknown>)) {
-      checkPath(path, `grid`);
-      if (!Array.isArray(values) || values.length === 0) {
-        fail(`grid["${path}"] must be a non-empty array, found ${describeValue(values)}`);
-      }
-      const arr = values as unknown[];
-      arr.forEach((v, i) => {
-        if (!isJsonValue(v)) {
-          fail(`grid["${path}"][${i}] must be JSON data, found ${describeValue(v)}`);
-        }
-      });
-      const distinct = new Set(arr.map((v) => JSON.stringify(v)));
-      if (distinct.size !== arr.length) fail(`grid["${path}"] contains duplicate values`);
-    }
-  }
-  if (spec.random !== undefined) validateRandom(spec.random, fail, checkPath);
-  if (!Array.isArray(spec.seeds) || spec.seeds.length === 0) {
-    fail(`"seeds" must be a non-empty array of integers, found ${describeValue(spec.seeds)}`);
-  }
-  const seeds = spec.seeds as unknown[];
-  seeds.forEach((s, i) => {
-    if (!Number.isSafeInteger(s)) fail(`seeds[${i}] must be an integer, found ${String(s)}`);
+  parseConfig(SweepSpecSchema, data, {
+    what: "the sweep spec",
+    error: (message) => new SweepSpecError(`Invalid sweep spec: ${message}`),
   });
-  if (new Set(seeds).size !== seeds.length) fail(`"seeds" contains duplicates`);
-  if (spec.seedPath !== undefined && spec.seedPath !== null) {
-    if (typeof spec.seedPath !== "string") {
-      fail(`"seedPath" must be a string or null, found ${describeValue(spec.seedPath)}`);
-    }
-    checkPath(spec.seedPath as string, "seedPath");
-  }
-  const allow = spec.allowNewPaths;
-  if (
-    allow !== undefined && typeof allow !== "boolean" &&
-    !(Array.isArray(allow) && allow.every((p) => typeof p === "string"))
-  ) {
-    fail(`"allowNewPaths" must be a boolean or an array of paths, found ${describeValue(allow)}`);
-  }
-  return data as unknown as SweepSpec;
-}
-
-function validateRandom(
-  random: unknown,
-  fail: (msg: string) => never,
-  checkPath: (path: string, field: string) => void,
-): void {
-  if (!isPlainObject(random)) fail(`"random" must be an object, found ${describeValue(random)}`);
-  const r = random as Record<string, unknown>;
-  for (const key of Object.keys(r)) {
-    if (!["samples", "seed", "space"].includes(key)) {
-      fail(`unknown field "random.${key}" (expected samples, seed, space)`);
-    }
-  }
-  if (!Number.isSafeInteger(r.samples) || (r.samples as number) < 1) {
-    fail(`"random.samples" must be an integer >= 1, found ${String(r.samples)}`);
-  }
-  if (r.seed !== undefined && !Number.isSafeInteger(r.seed)) {
-    fail(`"random.seed" must be an integer, found ${String(r.seed)}`);
-  }
-  if (!isPlainObject(r.space) || Object.keys(r.space).length === 0) {
-    fail(`"random.space" must be a non-empty object, found ${describeValue(r.space)}`);
-  }
-  for (const [path, dom] of Object.entries(r.space as Record<string, unknown>)) {
-    checkPath(path, "random.space");
-    const where = `random.space["${path}"]`;
-    if (!isPlainObject(dom)) {
-      fail(`${where} must be {values} or {min,max}, found ${describeValue(dom)}`);
-    }
-    const d = dom as Record<string, unknown>;
-    if ("values" in d) {
-      if (Object.keys(d).length !== 1) fail(`${where} with "values" takes no other field`);
-      if (!Array.isArray(d.values) || d.values.length === 0 || !isJsonValue(d.values)) {
-        fail(`${where}.values must be a non-empty array of JSON data`);
-      }
-      continue;
-    }
-    for (const key of Object.keys(d)) {
-      if (!["min", "max", "log", "integer"].includes(key)) {
-        fail(`unknown field "${key}" in ${where} (expected values, or min, max, log, integer)`);
-      }
-    }
-    const { min, max, log, integer } = d;
-    if (typeof min !== "number" || typeof max !== "number" || !isFinite(min) || !isFinite(max)) {
-      fail(`${where} needs finite numbers "min" and "max", found min=${min}, max=${max}`);
-    }
-    if ((min as number) > (max as number)) fail(`${where}: min ${min} is greater than max ${max}`);
-    if (log !== undefined && typeof log !== "boolean") fail(`${where}.log must be a boolean`);
-    if (integer !== undefined && typeof integer !== "boolean") {
-      fail(`${where}.integer must be a boolean`);
-    }
-    if (log && (min as number) <= 0) fail(`${where}: log sampling needs min > 0, found ${min}`);
-  }
+  return data as SweepSpec;
 }

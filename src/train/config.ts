@@ -1,16 +1,98 @@
 /**
- * The training config: plain JSON with model, data, optimizer, schedule, seed,
- * backend, steps, intervals and output dir. Unknown keys are errors.
+ * The training config: plain JSON with model, data, optimizer, schedule, seed, backend, steps,
+ * intervals and output dir, defined once as a zod schema ({@linkcode TrainConfigSchema}) that
+ * gives the type, the defaults and the checks. Unknown keys are errors; a top-level `"$schema"`
+ * key (the JSON Schema of `configs/schema/train.schema.json`, for editors) is ignored.
  *
  * @module
  */
+import { z } from "zod";
 import {
   type CoCaConfig,
-  resolveCoCaConfig,
-  resolveViTConfig,
+  CoCaConfigSchema,
+  ModelConfigSchema,
   type ViTConfig,
+  ViTConfigSchema,
 } from "../model/config.ts";
-import type { DataConfig } from "../data/load.ts";
+import { type DataConfig, DataConfigSchema } from "../data/config.ts";
+import { BACKENDS } from "../backends/setup.ts";
+import { num, parseConfig, type SameType } from "../schema/format.ts";
+
+const BACKEND_NAMES = ["auto", ...BACKENDS] as const;
+
+const optimizerSchema = z.strictObject({
+  lr: num.range(0, 10).default(1e-3).describe("Peak learning rate (AdamW)."),
+  weightDecay: num.range(0, 10).default(0.01).describe("Decoupled weight decay."),
+  beta1: num.range(0, 0.999999).default(0.9),
+  beta2: num.range(0, 0.999999).default(0.98),
+  eps: num.range(0, 1).default(1e-8),
+  clipNorm: num.range(0).default(1).describe("Clip the global gradient norm to this (0 = off)."),
+});
+
+const scheduleSchema = z.strictObject({
+  warmupSteps: num.int(0).default(50).describe("Linear warmup steps."),
+  minLrRatio: num.range(0, 1).default(0.1)
+    .describe("Cosine decay to `minLrRatio · lr` at the last step."),
+});
+
+/** Everything of a training config but the model: the schema, with the defaults. */
+const trainFields = {
+  data: DataConfigSchema.default({ name: "shapes" })
+    .describe('Which dataset to load: {"name": "shapes" | "emoji" | "manifest", ...options}.'),
+  tokenizer: z.strictObject({
+    vocabSize: num.int(260).default(512),
+  }).prefault({}).describe("Tokenizer trained on the train captions."),
+  textLength: num.int(3).default(24)
+    .describe("Token ids per caption (BOS caption EOS, padded)."),
+  batchSize: num.int(2).default(32),
+  steps: num.int(1).default(500).describe("Total optimizer steps."),
+  seed: num.int(0).default(0),
+  backend: z.enum(BACKEND_NAMES, { error: "expected {path} auto, webgpu, wasm, cpu or blas" })
+    .default("auto"),
+  optimizer: optimizerSchema.prefault({}),
+  schedule: scheduleSchema.prefault({})
+    .describe("Linear warmup, then cosine decay to `minLrRatio · lr` at the last step."),
+  evalEvery: num.int(0).default(0)
+    .describe("Steps between evaluations on the validation split (0 = only at the end)."),
+  checkpointEvery: num.int(0).default(100)
+    .describe("Steps between checkpoints (0 = only at the end)."),
+  logEvery: num.int(1).default(10).describe("Steps between metric lines."),
+  outDir: z.string({ error: "expected {path} to be a non-empty string" })
+    .min(1, { error: "expected {path} to be a non-empty string" })
+    .default("runs/default").describe("Output folder (checkpoint/, metrics.jsonl)."),
+};
+
+const trainSchema = z.strictObject({
+  $schema: z.string().optional().describe("The JSON Schema of this file (ignored)."),
+  model: z.strictObject({ vit: ViTConfigSchema, coca: CoCaConfigSchema })
+    .describe("The image encoder (SimpleViT) and CoCa options."),
+  ...trainFields,
+}).superRefine((c, ctx) => {
+  const { vit, coca } = c.model;
+  if (coca.imageDim !== vit.dim) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["model", "coca", "imageDim"],
+      message:
+        `expected model.coca.imageDim to equal model.vit.dim ${vit.dim}, found ${coca.imageDim}`,
+    });
+  }
+  if (c.tokenizer.vocabSize > coca.numTokens) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["tokenizer", "vocabSize"],
+      message:
+        `expected tokenizer.vocabSize <= model.coca.numTokens ${coca.numTokens}, found ${c.tokenizer.vocabSize}`,
+    });
+  }
+  if (coca.padId !== 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["model", "coca", "padId"],
+      message: `expected model.coca.padId 0 (the tokenizer's pad), found ${coca.padId}`,
+    });
+  }
+});
 
 /** A full training run, as plain data. */
 export interface TrainConfig {
@@ -46,54 +128,33 @@ export interface TrainConfig {
   outDir: string;
 }
 
-/** What a config file may leave out. */
+/** What a config file may leave out (everything but `model` has a default). */
 export type TrainConfigInput =
   & Pick<TrainConfig, "model">
-  & Partial<Omit<TrainConfig, "model" | "optimizer" | "schedule">>
-  & { optimizer?: Partial<TrainConfig["optimizer"]>; schedule?: Partial<TrainConfig["schedule"]> };
+  & Partial<Omit<TrainConfig, "model" | "optimizer" | "schedule" | "tokenizer">>
+  & {
+    /** The JSON Schema of the file (ignored). */
+    $schema?: string;
+    optimizer?: Partial<TrainConfig["optimizer"]>;
+    schedule?: Partial<TrainConfig["schedule"]>;
+    tokenizer?: Partial<TrainConfig["tokenizer"]>;
+  };
 
-/** Defaults for everything but the model. */
-export const TRAIN_DEFAULTS: Omit<TrainConfig, "model"> = {
-  data: { name: "shapes" },
-  tokenizer: { vocabSize: 512 },
-  textLength: 24,
-  batchSize: 32,
-  steps: 500,
-  seed: 0,
-  backend: "auto",
-  optimizer: { lr: 1e-3, weightDecay: 0.01, beta1: 0.9, beta2: 0.98, eps: 1e-8, clipNorm: 1 },
-  schedule: { warmupSteps: 50, minLrRatio: 0.1 },
-  evalEvery: 0,
-  checkpointEvery: 100,
-  logEvery: 10,
-  outDir: "runs/default",
+/** A training config as checked: defaults filled in, the model's too. */
+export type CheckedTrainConfig = Omit<TrainConfig, "model"> & {
+  $schema?: string;
+  model: z.output<typeof ModelConfigSchema>;
 };
 
-function keysOf(what: string, obj: unknown, known: string[]): void {
-  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
-    throw new TypeError(`expected ${what} to be an object, found ${JSON.stringify(obj)}`);
-  }
-  const extra = Object.keys(obj).filter((k) => !known.includes(k));
-  if (extra.length) {
-    throw new RangeError(
-      `unknown key(s) in ${what}: ${extra.map((k) => `"${k}"`).join(", ")}; expected some of ${
-        known.join(", ")
-      }`,
-    );
-  }
-}
+// The declared types and the schema agree (a compile error otherwise).
+const _in: SameType<z.input<typeof trainSchema>, TrainConfigInput> = true;
+const _out: SameType<z.output<typeof trainSchema>, CheckedTrainConfig> = true;
 
-function int(what: string, v: unknown, min: number): void {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
-    throw new RangeError(`expected ${what} to be an integer >= ${min}, found ${JSON.stringify(v)}`);
-  }
-}
+/** {@linkcode TrainConfig}'s schema: its defaults and checks. */
+export const TrainConfigSchema: z.ZodType<CheckedTrainConfig, TrainConfigInput> = trainSchema;
 
-function num(what: string, v: unknown, min: number, max = Infinity): void {
-  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
-    throw new RangeError(`expected ${what} in [${min}, ${max}], found ${JSON.stringify(v)}`);
-  }
-}
+/** Defaults for everything but the model. */
+export const TRAIN_DEFAULTS: Omit<TrainConfig, "model"> = z.strictObject(trainFields).parse({});
 
 /**
  * Fill in defaults and validate a training config (model configs included).
@@ -113,66 +174,83 @@ function num(what: string, v: unknown, min: number, max = Infinity): void {
  * ```
  */
 export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
-  keysOf("the config", input, [...Object.keys(TRAIN_DEFAULTS), "model"]);
-  const d = TRAIN_DEFAULTS;
-  const cfg: TrainConfig = {
-    ...d,
-    ...input,
-    optimizer: { ...d.optimizer, ...input.optimizer },
-    schedule: { ...d.schedule, ...input.schedule },
-    tokenizer: { ...d.tokenizer, ...input.tokenizer },
-    data: input.data ?? d.data,
-  } as TrainConfig;
-  keysOf("model", cfg.model, ["vit", "coca"]);
-  const vit = resolveViTConfig(cfg.model.vit);
-  const coca = resolveCoCaConfig(cfg.model.coca);
-  if (coca.imageDim !== vit.dim) {
-    throw new RangeError(
-      `expected model.coca.imageDim to equal model.vit.dim ${vit.dim}, found ${coca.imageDim}`,
-    );
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    throw new TypeError(`expected the config to be an object, found ${JSON.stringify(input)}`);
   }
-  keysOf("optimizer", cfg.optimizer, Object.keys(d.optimizer));
-  keysOf("schedule", cfg.schedule, Object.keys(d.schedule));
-  keysOf("tokenizer", cfg.tokenizer, Object.keys(d.tokenizer));
-  num("optimizer.lr", cfg.optimizer.lr, 0, 10);
-  num("optimizer.weightDecay", cfg.optimizer.weightDecay, 0, 10);
-  num("optimizer.beta1", cfg.optimizer.beta1, 0, 0.999999);
-  num("optimizer.beta2", cfg.optimizer.beta2, 0, 0.999999);
-  num("optimizer.eps", cfg.optimizer.eps, 0, 1);
-  num("optimizer.clipNorm", cfg.optimizer.clipNorm, 0);
-  int("schedule.warmupSteps", cfg.schedule.warmupSteps, 0);
-  num("schedule.minLrRatio", cfg.schedule.minLrRatio, 0, 1);
-  int("tokenizer.vocabSize", cfg.tokenizer.vocabSize, 260);
-  if (cfg.tokenizer.vocabSize > coca.numTokens) {
-    throw new RangeError(
-      `expected tokenizer.vocabSize <= model.coca.numTokens ${coca.numTokens}, found ${cfg.tokenizer.vocabSize}`,
-    );
+  const p = parseConfig(TrainConfigSchema, input, { what: "the config" });
+  // The model and data options as written (no defaults filled in), keys in the order the
+  // checkpoints have always stored them.
+  return {
+    data: input.data ?? p.data,
+    tokenizer: p.tokenizer,
+    textLength: p.textLength,
+    batchSize: p.batchSize,
+    steps: p.steps,
+    seed: p.seed,
+    backend: p.backend,
+    optimizer: p.optimizer,
+    schedule: p.schedule,
+    evalEvery: p.evalEvery,
+    checkpointEvery: p.checkpointEvery,
+    logEvery: p.logEvery,
+    outDir: p.outDir,
+    model: input.model,
+  };
+}
+
+/**
+ * Read a training config file (JSON) and resolve it ({@linkcode resolveTrainConfig}).
+ *
+ * @throws {RangeError|TypeError|SyntaxError} naming the file and what is wrong in it.
+ * @example
+ * ```ts
+ * import { readTrainConfigFile } from "./config.ts";
+ * const cfg = await readTrainConfigFile("configs/shapes-tiny.json");
+ * console.log(cfg.outDir); // runs/shapes-tiny
+ * ```
+ */
+export async function readTrainConfigFile(path: string | URL): Promise<TrainConfig> {
+  const input = await readJsonFile(path);
+  try {
+    return resolveTrainConfig(input as TrainConfigInput);
+  } catch (e) {
+    (e as Error).message = `${path}: ${(e as Error).message}`;
+    throw e;
   }
-  if (coca.padId !== 0) {
-    throw new RangeError(`expected model.coca.padId 0 (the tokenizer's pad), found ${coca.padId}`);
+}
+
+/**
+ * Check plain data as a model config file's content (`{"$schema"?, "vit", "coca"}`, as in
+ * `configs/*.model.json`) and return the options as written, without `$schema`.
+ *
+ * @throws {RangeError} naming `where`, the key, what was expected and what was found.
+ * @example
+ * ```ts
+ * import { checkModelConfig } from "./config.ts";
+ * import file from "../../configs/test-tiny.model.json" with { type: "json" };
+ * const { vit, coca } = checkModelConfig(file);
+ * console.log(vit.dim, coca.dim); // 32 32
+ * ```
+ */
+export function checkModelConfig(
+  data: unknown,
+  where = "the model config",
+): TrainConfig["model"] {
+  try {
+    parseConfig(ModelConfigSchema, data, { what: "the model config" });
+  } catch (e) {
+    (e as Error).message = `${where}: ${(e as Error).message}`;
+    throw e;
   }
-  int("textLength", cfg.textLength, 3);
-  int("batchSize", cfg.batchSize, 2);
-  int("steps", cfg.steps, 1);
-  int("seed", cfg.seed, 0);
-  int("evalEvery", cfg.evalEvery, 0);
-  int("checkpointEvery", cfg.checkpointEvery, 0);
-  int("logEvery", cfg.logEvery, 1);
-  if (!["auto", "webgpu", "wasm", "cpu", "blas"].includes(cfg.backend)) {
-    throw new RangeError(
-      `expected backend auto, webgpu, wasm, cpu or blas, found ${JSON.stringify(cfg.backend)}`,
-    );
+  const { $schema: _, ...model } = data as z.input<typeof ModelConfigSchema>;
+  return model;
+}
+
+async function readJsonFile(path: string | URL): Promise<unknown> {
+  const text = await Deno.readTextFile(path);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new SyntaxError(`${path}: expected JSON, found ${(e as Error).message}`);
   }
-  if (typeof cfg.outDir !== "string" || !cfg.outDir) {
-    throw new RangeError(
-      `expected outDir to be a non-empty string, found ${JSON.stringify(cfg.outDir)}`,
-    );
-  }
-  const name = (cfg.data as { name?: unknown })?.name;
-  if (!["shapes", "emoji", "manifest"].includes(name as string)) {
-    throw new RangeError(
-      `expected data.name shapes, emoji or manifest, found ${JSON.stringify(name)}`,
-    );
-  }
-  return cfg;
 }
