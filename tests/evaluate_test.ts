@@ -12,8 +12,7 @@ import {
   formatReport,
   type SplitReport,
 } from "../src/eval/evaluate.ts";
-import { recallAtKMulti } from "../src/eval/metrics.ts";
-import { chanceRecallAtK, recallAtKRelevant } from "../src/eval/retrieval.ts";
+import { chanceRecallAtK, recallAtKMulti, recallAtKRelevant } from "../src/eval/recall.ts";
 import { hostIds } from "../src/model/host_ids.ts";
 import { type Tokenizer, trainTokenizer } from "../src/text/tokenizer.ts";
 import { saveWeights } from "../src/weights/io.ts";

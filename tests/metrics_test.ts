@@ -4,11 +4,10 @@ import {
   ciderD,
   exactMatch,
   perplexity,
-  recallAtK,
-  recallAtKMulti,
   tokenizeCaption,
   zeroShotAccuracy,
 } from "../src/eval/metrics.ts";
+import { recallAtK, recallAtKMulti } from "../src/eval/recall.ts";
 
 const close = (a: number, b: number, eps = 1e-9) =>
   assert.ok(Math.abs(a - b) <= eps, `expected ${b}, found ${a}`);

@@ -27,8 +27,12 @@ export interface BatchTensors {
  *
  * @example
  * ```ts
- * const { images, text } = toTensors(batch, tokenizer, 16);
- * // ... use, then:
+ * import * as tf from "@tensorflow/tfjs";
+ * import { Tokenizer } from "../text/tokenizer.ts";
+ * import { toTensors } from "./tensors.ts";
+ * const batch = [{ image: new Float32Array(3 * 8 * 8), caption: "a red circle" }];
+ * const { images, text } = toTensors(batch, new Tokenizer([]), 16);
+ * // images: (1, 3, 8, 8); text: (1, 16). Use, then:
  * tf.dispose([images, text]);
  * ```
  */

@@ -1,7 +1,7 @@
 /**
- * Caption and retrieval metrics, pure TypeScript (numbers in, numbers out).
+ * Caption and classification metrics, pure TypeScript (numbers in, numbers out). Retrieval
+ * recall is `./recall.ts`.
  *
- * - {@linkcode recallAtK} / {@linkcode recallAtKMulti}: image↔text retrieval recall.
  * - {@linkcode zeroShotAccuracy}: top-k accuracy of class scores.
  * - {@linkcode bleu4}: corpus BLEU-4 with brevity penalty (Papineni et al., 2002).
  * - {@linkcode ciderD}: CIDEr-D as computed by the coco-caption toolkit.
@@ -12,136 +12,9 @@
  *
  * @module
  */
+import { checkKs, dense, type Matrix } from "./matrix.ts";
 
-/** A dense row-major matrix given either as nested arrays or as flat data plus shape. */
-export type Matrix = readonly (readonly number[])[] | {
-  data: ArrayLike<number>;
-  shape: readonly [number, number];
-};
-
-interface Dense {
-  rows: number;
-  cols: number;
-  at: (i: number, j: number) => number;
-}
-
-function dense(m: Matrix, name: string): Dense {
-  if (Array.isArray(m)) {
-    const rows = m.length;
-    const cols = rows > 0 ? m[0].length : 0;
-    m.forEach((r: readonly number[], i: number) => {
-      if (r.length !== cols) {
-        throw new RangeError(`expected ${name} rows of length ${cols}, found ${r.length} at ${i}`);
-      }
-    });
-    return { rows, cols, at: (i, j) => m[i][j] };
-  }
-  const { data, shape } = m as { data: ArrayLike<number>; shape: readonly [number, number] };
-  const [rows, cols] = shape;
-  if (data.length !== rows * cols) {
-    throw new RangeError(
-      `expected ${name} data of length ${rows}*${cols}=${rows * cols}, found ${data.length}`,
-    );
-  }
-  return { rows, cols, at: (i, j) => data[i * cols + j] };
-}
-
-function checkKs(ks: readonly number[]): void {
-  for (const k of ks) {
-    if (!Number.isInteger(k) || k < 1) {
-      throw new RangeError(`expected every k to be a positive integer, found ${k}`);
-    }
-  }
-}
-
-/** Retrieval recall per direction, keyed by k (fractions in [0, 1]). */
-export interface RecallResult {
-  /** Image queries retrieving texts (rows of the similarity matrix). */
-  imageToText: Record<number, number>;
-  /** Text queries retrieving images (columns of the similarity matrix). */
-  textToImage: Record<number, number>;
-}
-
-/**
- * Recall@k for a square `(images, texts)` similarity matrix whose ground truth is the diagonal.
- * The rank of the true item is the number of other items scoring `>=` it (ties count against
- * the query, so a constant matrix scores 0 for every k < n).
- *
- * @example
- * ```ts
- * const r = recallAtK([[0.9, 0.1], [0.8, 0.2]], [1]);
- * // r.imageToText[1] = 0.5 (row 1 prefers text 0); r.textToImage[1] = 0.5
- * ```
- */
-export function recallAtK(similarity: Matrix, ks: readonly number[]): RecallResult {
-  const s = dense(similarity, "similarity");
-  if (s.rows !== s.cols) {
-    throw new RangeError(`expected a square similarity matrix, found ${s.rows}x${s.cols}`);
-  }
-  const truth = Array.from({ length: s.cols }, (_, j) => j);
-  return recallAtKMulti(similarity, truth, ks);
-}
-
-/**
- * Recall@k when images have several captions: `similarity` is `(images, texts)` and
- * `textImage[j]` is the index of the image that text `j` describes. An image query counts as a
- * hit when any of its texts ranks in the top k; a text query when its image does.
- *
- * @example
- * ```ts
- * // image 0 has texts 0 and 1, image 1 has text 2
- * const r = recallAtKMulti([[0.1, 0.9, 0.5], [0.3, 0.2, 0.8]], [0, 0, 1], [1]);
- * // r.imageToText[1] = 1; r.textToImage[1] = 2/3
- * ```
- */
-export function recallAtKMulti(
-  similarity: Matrix,
-  textImage: readonly number[],
-  ks: readonly number[],
-): RecallResult {
-  checkKs(ks);
-  const s = dense(similarity, "similarity");
-  if (textImage.length !== s.cols) {
-    throw new RangeError(
-      `expected one image index per text (${s.cols}), found ${textImage.length}`,
-    );
-  }
-  textImage.forEach((img, j) => {
-    if (!Number.isInteger(img) || img < 0 || img >= s.rows) {
-      throw new RangeError(`expected textImage[${j}] in [0, ${s.rows}), found ${img}`);
-    }
-  });
-  const imageToText: Record<number, number> = {};
-  const textToImage: Record<number, number> = {};
-  // Best (smallest) rank of any true text per image.
-  const imgRank = new Array<number>(s.rows).fill(Infinity);
-  for (let i = 0; i < s.rows; i++) {
-    for (let j = 0; j < s.cols; j++) {
-      if (textImage[j] !== i) continue;
-      const v = s.at(i, j);
-      let rank = 0;
-      for (let t = 0; t < s.cols; t++) {
-        if (t !== j && textImage[t] !== i && !(s.at(i, t) < v)) rank++;
-      }
-      imgRank[i] = Math.min(imgRank[i], rank);
-    }
-  }
-  const txtRank = new Array<number>(s.cols);
-  for (let j = 0; j < s.cols; j++) {
-    const v = s.at(textImage[j], j);
-    let rank = 0;
-    for (let i = 0; i < s.rows; i++) if (i !== textImage[j] && !(s.at(i, j) < v)) rank++;
-    txtRank[j] = rank;
-  }
-  const withText = imgRank.filter((r) => r !== Infinity);
-  for (const k of ks) {
-    imageToText[k] = withText.length === 0
-      ? 0
-      : withText.filter((r) => r < k).length / withText.length;
-    textToImage[k] = s.cols === 0 ? 0 : txtRank.filter((r) => r < k).length / s.cols;
-  }
-  return { imageToText, textToImage };
-}
+export type { Matrix };
 
 /**
  * Fraction of rows of `scores` (`(examples, classes)`) whose true class is among the k

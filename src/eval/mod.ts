@@ -4,4 +4,5 @@
  * @module
  */
 export * from "./metrics.ts";
+export * from "./recall.ts";
 export * from "./evaluate.ts";

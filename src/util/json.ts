@@ -24,7 +24,7 @@ export type JsonObject = { [key: string]: JsonValue };
  *
  * @example
  * ```ts
- *  * isJsonValue({ a: [1, "x", null] }); // true
+ * isJsonValue({ a: [1, "x", null] }); // true
  * isJsonValue({ a: NaN }); // false
  * ```
  */
@@ -63,7 +63,7 @@ function checkJson(value: unknown, seen: Set<object>): boolean {
  *
  * @example
  * ```ts
- *  * isPlainObject({}); // true
+ * isPlainObject({}); // true
  * isPlainObject([]); // false
  * ```
  */
