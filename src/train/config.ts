@@ -40,15 +40,17 @@ const trainFields = {
   data: DataConfigSchema.default({ name: "shapes" })
     .describe('Which dataset to load: {"name": "shapes" | "emoji" | "manifest", ...options}.'),
   tokenizer: z.strictObject({
-    vocabSize: num.int(260).default(512),
+    vocabSize: num.int(260).default(512)
+      .describe("Byte-level BPE vocabulary size; at most model.coca.numTokens."),
   }).prefault({}).describe("Tokenizer trained on the train captions."),
   textLength: num.int(3).default(24)
     .describe("Token ids per caption (BOS caption EOS, padded)."),
-  batchSize: num.int(2).default(32),
+  batchSize: num.int(2).default(32).describe("Examples per optimizer step."),
   steps: num.int(1).default(500).describe("Total optimizer steps."),
-  seed: num.int(0).default(0),
+  seed: num.int(0).default(0)
+    .describe("Seed of the weights, the data order and patch dropout."),
   backend: z.enum(BACKEND_NAMES, { error: "expected {path} auto, webgpu, wasm, cpu or blas" })
-    .default("auto"),
+    .default("auto").describe("auto picks the fastest that starts here."),
   optimizer: optimizerSchema.prefault({}),
   schedule: scheduleSchema.prefault({})
     .describe("Linear warmup, then cosine decay to `minLrRatio · lr` at the last step."),
