@@ -18,11 +18,14 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import { CoCa } from "../model/coca.ts";
-import type { CoCaConfig, ViTConfig } from "../model/config.ts";
+import { type CoCaConfig, ModelConfigSchema, type ViTConfig } from "../model/config.ts";
 import { SimpleViT } from "../model/vit.ts";
 import { Tokenizer } from "../text/tokenizer.ts";
 import { isPlainObject } from "../util/json.ts";
 import type { DataConfig } from "../data/load.ts";
+import { DataConfigSchema } from "../data/config.ts";
+import { num, parseConfig } from "../schema/format.ts";
+import { z } from "zod";
 import type { AdamW, AdamWState } from "./optimizer.ts";
 import type { TrainConfig } from "./config.ts";
 import { loadWeights, weightsToBytes } from "../weights/io.ts";
@@ -319,30 +322,23 @@ export async function readCheckpointConfig(
   if (!isPlainObject(json)) {
     throw new TypeError(`expected a JSON object in ${path}, found ${text.slice(0, 80)}`);
   }
-  if (
-    !isPlainObject(json.model) || !isPlainObject(json.model.vit) || !isPlainObject(json.model.coca)
-  ) {
-    throw new TypeError(
-      `expected "model": {"vit": {...}, "coca": {...}} in ${path}, found ${
-        JSON.stringify(json.model)
-      }`,
-    );
-  }
-  if (opts.modelOnly) return json as CheckpointConfig;
-  if (!isPlainObject(json.data) || typeof json.data.name !== "string") {
-    throw new TypeError(
-      `expected "data": {"name": ..., ...} in ${path}, found ${JSON.stringify(json.data)}`,
-    );
-  }
-  if (
-    typeof json.textLength !== "number" || !Number.isInteger(json.textLength) || json.textLength < 3
-  ) {
-    throw new TypeError(
-      `expected "textLength": an integer >= 3 in ${path}, found ${JSON.stringify(json.textLength)}`,
-    );
-  }
+  // The trainer stores its whole config; what loading needs is checked by the same schemas that
+  // check a training config (other keys are the trainer's and pass through).
+  parseConfig(opts.modelOnly ? CHECKPOINT_MODEL_SCHEMA : CHECKPOINT_SCHEMA, json, {
+    what: `the checkpoint config ${path}`,
+    error: (m) => new TypeError(`${path}: ${m}`),
+  });
   return json as CheckpointConfig;
 }
+
+/** What a checkpoint's `config.json` must hold for its model alone. */
+const CHECKPOINT_MODEL_SCHEMA = z.looseObject({ model: ModelConfigSchema });
+/** ... and for evaluation: the data it was trained on and the token row length. */
+const CHECKPOINT_SCHEMA = z.looseObject({
+  model: ModelConfigSchema,
+  data: DataConfigSchema,
+  textLength: num.int(3),
+});
 
 /**
  * Load a checkpoint folder: config, model with its weights (strict), tokenizer. Falls back to
