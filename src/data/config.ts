@@ -63,6 +63,10 @@ const manifestSchema = z.strictObject({
     .describe("RGB background that transparency is composited over (default white)."),
   fit: z.enum(["crop", "stretch"]).optional()
     .describe('"crop" (default) centre-crops non-square images, "stretch" keeps all pixels.'),
+  maxPixels: num.positiveInt().optional()
+    .describe("Refuse images declaring more pixels than this, before decoding (default 64e6)."),
+  maxBytes: num.positiveInt().optional()
+    .describe("Refuse image files larger than this many bytes (default 67108864, 64 MiB)."),
 });
 
 /** Which dataset to load, with the options of its loader. */

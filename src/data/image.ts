@@ -10,13 +10,24 @@
  * - resizing is separable: area averaging (box filter with fractional pixel coverage) along an
  *   axis that shrinks, bilinear interpolation with half-pixel centres along an axis that grows.
  *
- * PNG is decoded with `fast-png`, JPEG with `jpeg-js`.
+ * PNG is decoded with `fast-png`, JPEG with `jpeg-js`. Before either decoder runs, the size the
+ * file declares (PNG `IHDR`, JPEG `SOFn`) is read here and checked against `maxPixels`
+ * (default {@linkcode DEFAULT_MAX_PIXELS}), and a PNG's compressed data is inflated in small
+ * pieces and refused once it exceeds what the declared size needs, so a decompression bomb is
+ * refused before anything large is allocated. {@linkcode readImageFile} reads only regular files
+ * of at most `maxBytes` (default {@linkcode DEFAULT_MAX_BYTES}). PNG transparency: alpha channels,
+ * palette `tRNS` alphas and grey/RGB `tRNS` colour keys (pixels equal to the key are transparent).
+ * Every problem is an {@linkcode ImageError} naming the file when known.
  *
  * @module
  */
 
 import { decode as decodePngRaw } from "fast-png";
 import { decode as decodeJpegRaw } from "jpeg-js";
+// fflate is fast-png's own inflater (same version as in deno.lock); imported inline because it is
+// not in deno.json's import map.
+// deno-lint-ignore no-import-prefix
+import { Unzlib } from "npm:fflate@0.8.3";
 import { positiveInt } from "../util/validate.ts";
 
 /** An 8-bit RGBA image, row-major, `width * height * 4` bytes. */
@@ -27,6 +38,59 @@ export interface RgbaImage {
   height: number;
   /** RGBA bytes. */
   data: Uint8Array;
+}
+
+/** Default pixel limit: 64 MP = 64e6 pixels (decimal megapixels, 10^6 pixels each). */
+export const DEFAULT_MAX_PIXELS = 64e6;
+/** Default byte limit of an image file: 64 MiB = 64 * 2^20 bytes. */
+export const DEFAULT_MAX_BYTES = 64 * 2 ** 20;
+
+/** Limits of {@linkcode decodeImage} and {@linkcode readImageFile}. */
+export interface ImageLimits {
+  /** Largest declared width × height accepted (default {@linkcode DEFAULT_MAX_PIXELS}, 64e6). */
+  maxPixels?: number;
+  /** Largest file accepted, in bytes (default {@linkcode DEFAULT_MAX_BYTES}, 64 MiB). */
+  maxBytes?: number;
+}
+
+/**
+ * A file that is not an acceptable image: unknown or corrupt data, over a limit, not a regular
+ * file. The message names the file (when known), what was expected and what was found.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   decodeImage(new Uint8Array([1, 2, 3]), { file: "x.png" });
+ * } catch (e) {
+ *   if (e instanceof ImageError) console.log(e.file); // "x.png"
+ * }
+ * ```
+ */
+export class ImageError extends Error {
+  /** The file, when known. */
+  readonly file?: string;
+  /** `message` is the full text; `file` is kept for callers. */
+  constructor(message: string, file?: string) {
+    super(message);
+    this.name = "ImageError";
+    this.file = file;
+  }
+}
+
+/** Options of {@linkcode decodeImage}. */
+export interface DecodeImageOptions extends ImageLimits {
+  /** The file the bytes came from, named in errors. */
+  file?: string;
+}
+
+/** The size an image file declares in its header, read without decoding. */
+export interface ImageHeader {
+  /** `"png"` or `"jpeg"`. */
+  format: "png" | "jpeg";
+  /** Declared width in pixels. */
+  width: number;
+  /** Declared height in pixels. */
+  height: number;
 }
 
 /** Options of {@linkcode toModelImage}. */
@@ -56,6 +120,233 @@ function isPng(b: Uint8Array): boolean {
 
 function isJpeg(b: Uint8Array): boolean {
   return b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+}
+
+const where = (file?: string) => (file === undefined ? "" : ` in ${file}`);
+
+function mp(pixels: number): string {
+  const v = pixels / 1e6;
+  return `${v >= 10 ? Math.round(v) : Number(v.toPrecision(2))} MP`;
+}
+
+function u32(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+const PNG_DEPTHS: Record<number, number[]> = {
+  0: [1, 2, 4, 8, 16],
+  2: [8, 16],
+  3: [1, 2, 4, 8],
+  4: [8, 16],
+  6: [8, 16],
+};
+
+interface PngInfo {
+  width: number;
+  height: number;
+  depth: number;
+  colorType: number;
+  interlace: number;
+}
+
+function readIhdr(b: Uint8Array, file?: string): PngInfo {
+  if (b.length < 33 || u32(b, 8) !== 13 || String.fromCharCode(...b.subarray(12, 16)) !== "IHDR") {
+    throw new ImageError(
+      `expected a PNG whose first chunk is a 13-byte IHDR, found ${
+        b.length < 33 ? `only ${b.length} bytes` : "another chunk"
+      }${where(file)}`,
+      file,
+    );
+  }
+  const info = {
+    width: u32(b, 16),
+    height: u32(b, 20),
+    depth: b[24],
+    colorType: b[25],
+    interlace: b[28],
+  };
+  if (
+    info.width === 0 || info.height === 0 || info.width > 2 ** 31 - 1 || info.height > 2 ** 31 - 1
+  ) {
+    throw new ImageError(
+      `expected a PNG width and height in [1, 2^31-1], found ${info.width}×${info.height}${
+        where(file)
+      }`,
+      file,
+    );
+  }
+  if (!(PNG_DEPTHS[info.colorType] ?? []).includes(info.depth)) {
+    throw new ImageError(
+      `expected a valid PNG colour type and bit depth, found colour type ${info.colorType} ` +
+        `with depth ${info.depth}${where(file)}`,
+      file,
+    );
+  }
+  if (info.interlace > 1 || b[26] !== 0 || b[27] !== 0) {
+    throw new ImageError(
+      `expected PNG compression 0, filter 0 and interlace 0 or 1, found ${b[26]}, ${b[27]} ` +
+        `and ${info.interlace}${where(file)}`,
+      file,
+    );
+  }
+  return info;
+}
+
+/** Bytes of filtered image data the declared PNG needs (filter bytes included). */
+function pngDataBytes(p: PngInfo): number {
+  const bits = PNG_CHANNELS[p.colorType] * p.depth;
+  const rows = (w: number, h: number) => (w > 0 && h > 0 ? h * (1 + Math.ceil((w * bits) / 8)) : 0);
+  if (p.interlace === 0) return rows(p.width, p.height);
+  const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [
+    1,
+    0,
+    2,
+    2,
+  ], [
+    0,
+    1,
+    1,
+    2,
+  ]];
+  let n = 0;
+  for (const [x0, y0, dx, dy] of passes) {
+    n += rows(Math.ceil((p.width - x0) / dx), Math.ceil((p.height - y0) / dy));
+  }
+  return n;
+}
+
+/**
+ * Walk the PNG chunks (bounds-checked) and inflate the IDAT data in small pieces, refusing data
+ * that runs past the end of the file or inflates to more than the declared size needs.
+ */
+function checkPngData(b: Uint8Array, p: PngInfo, file?: string): void {
+  const need = pngDataBytes(p);
+  let got = 0;
+  let done = false;
+  const inflater = new Unzlib((chunk, final) => {
+    got += chunk.length;
+    if (got > need) {
+      throw new ImageError(
+        `expected ${need} bytes of PNG image data for ${p.width}×${p.height}, found more ` +
+          `(a decompression bomb or corrupt data)${where(file)}`,
+        file,
+      );
+    }
+    if (final) done = true;
+  });
+  let o = 8;
+  let sawIend = false;
+  let sawIdat = false;
+  while (o + 8 <= b.length) {
+    const len = u32(b, o);
+    const type = String.fromCharCode(...b.subarray(o + 4, o + 8));
+    if (len > 2 ** 31 - 1 || o + 12 + len > b.length) {
+      throw new ImageError(
+        `expected PNG chunk "${type}" at byte ${o} of ${len} bytes within the file, found only ` +
+          `${Math.max(0, b.length - o - 12)} (truncated or corrupt)${where(file)}`,
+        file,
+      );
+    }
+    if (type === "IDAT") {
+      sawIdat = true;
+      const data = b.subarray(o + 8, o + 8 + len);
+      try {
+        for (let i = 0; i < data.length && !done; i += 16384) {
+          inflater.push(data.subarray(i, Math.min(data.length, i + 16384)), false);
+        }
+      } catch (e) {
+        if (e instanceof ImageError) throw e;
+        throw new ImageError(
+          `expected valid zlib data in PNG IDAT, found an error: ${message(e)}${where(file)}`,
+          file,
+        );
+      }
+    }
+    o += 12 + len;
+    if (type === "IEND") {
+      sawIend = true;
+      break;
+    }
+  }
+  if (!sawIend || !sawIdat) {
+    throw new ImageError(
+      `expected PNG IDAT and IEND chunks, found ${sawIdat ? "no IEND" : "no IDAT"} ` +
+        `(truncated or corrupt)${where(file)}`,
+      file,
+    );
+  }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function readJpegHeader(b: Uint8Array, file?: string): { width: number; height: number } {
+  let o = 2;
+  while (o < b.length) {
+    if (b[o] !== 0xff) {
+      throw new ImageError(
+        `expected a JPEG marker (ff) at byte ${o}, found ${b[o].toString(16)}${where(file)}`,
+        file,
+      );
+    }
+    while (o < b.length && b[o] === 0xff) o++;
+    if (o >= b.length) break;
+    const m = b[o++];
+    if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) continue;
+    if (m === 0xd9 || m === 0xda) break;
+    if (o + 2 > b.length) break;
+    const len = (b[o] << 8) | b[o + 1];
+    if (len < 2) break;
+    const isSof = m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+    if (isSof) {
+      if (o + 7 > b.length) break;
+      const height = (b[o + 3] << 8) | b[o + 4];
+      const width = (b[o + 5] << 8) | b[o + 6];
+      if (width === 0 || height === 0) {
+        throw new ImageError(
+          `expected a JPEG frame of non-zero width and height, found ${width}×${height}${
+            where(file)
+          }`,
+          file,
+        );
+      }
+      return { width, height };
+    }
+    o += len;
+  }
+  throw new ImageError(
+    `expected a JPEG frame header (SOFn) before the scan data, found none (truncated or corrupt)${
+      where(file)
+    }`,
+    file,
+  );
+}
+
+/**
+ * The format and size an image declares (PNG `IHDR`, JPEG `SOFn`), read without decoding.
+ * Throws an {@linkcode ImageError} on an unknown signature or a malformed header.
+ *
+ * @example
+ * ```ts
+ * const h = imageHeader(await Deno.readFile("tests/fixtures/data/red_8x8.png"));
+ * h.width; // 8
+ * ```
+ */
+export function imageHeader(bytes: Uint8Array, file?: string): ImageHeader {
+  if (isPng(bytes)) {
+    const { width, height } = readIhdr(bytes, file);
+    return { format: "png", width, height };
+  }
+  if (isJpeg(bytes)) return { format: "jpeg", ...readJpegHeader(bytes, file) };
+  const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
+  throw new ImageError(
+    `expected a PNG (89 50 4e 47) or JPEG (ff d8 ff) signature, found ${head || "no bytes"}${
+      where(file)
+    }`,
+    file,
+  );
 }
 
 function pngToRgba(bytes: Uint8Array): RgbaImage {
@@ -89,29 +380,44 @@ function pngToRgba(bytes: Uint8Array): RgbaImage {
   }
   const raw = png.data;
   const rowBytes = Math.ceil((width * depth * channels) / 8);
-  const sample = (y: number, x: number, c: number): number => {
+  // The stored sample at the file's bit depth (what a tRNS colour key is compared with).
+  const rawSample = (y: number, x: number, c: number): number => {
     const i = x * channels + c;
-    if (depth === 8) return raw[y * width * channels + i];
-    if (depth === 16) return raw[y * width * channels + i] >> 8;
+    if (depth >= 8) return raw[y * width * channels + i];
     // Packed grayscale, 1/2/4 bits.
     const perByte = 8 / depth;
     const byte = raw[y * rowBytes + Math.floor(i / perByte)];
     const shift = 8 - depth * ((i % perByte) + 1);
-    const v = (byte >> shift) & ((1 << depth) - 1);
-    return Math.round((v * 255) / ((1 << depth) - 1));
+    return (byte >> shift) & ((1 << depth) - 1);
   };
+  const to8 = (v: number): number =>
+    depth === 8 ? v : depth === 16 ? v >> 8 : Math.round((v * 255) / ((1 << depth) - 1));
+  // tRNS colour key of a grey (1 value) or RGB (3 values) image without an alpha channel.
+  const key = png.transparency !== undefined && (channels === 1 || channels === 3) &&
+      png.transparency.length === channels
+    ? png.transparency
+    : undefined;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const o = (y * width + x) * 4;
       if (channels >= 3) {
-        out[o] = sample(y, x, 0);
-        out[o + 1] = sample(y, x, 1);
-        out[o + 2] = sample(y, x, 2);
-        out[o + 3] = channels === 4 ? sample(y, x, 3) : 255;
+        const r = rawSample(y, x, 0), g = rawSample(y, x, 1), b = rawSample(y, x, 2);
+        out[o] = to8(r);
+        out[o + 1] = to8(g);
+        out[o + 2] = to8(b);
+        out[o + 3] = channels === 4
+          ? to8(rawSample(y, x, 3))
+          : key !== undefined && r === key[0] && g === key[1] && b === key[2]
+          ? 0
+          : 255;
       } else {
-        const g = sample(y, x, 0);
-        out[o] = out[o + 1] = out[o + 2] = g;
-        out[o + 3] = channels === 2 ? sample(y, x, 1) : 255;
+        const v = rawSample(y, x, 0);
+        out[o] = out[o + 1] = out[o + 2] = to8(v);
+        out[o + 3] = channels === 2
+          ? to8(rawSample(y, x, 1))
+          : key !== undefined && v === key[0]
+          ? 0
+          : 255;
       }
     }
   }
@@ -119,25 +425,121 @@ function pngToRgba(bytes: Uint8Array): RgbaImage {
 }
 
 /**
- * Decode PNG or JPEG bytes (sniffed from the signature) to 8-bit RGBA. Throws on unknown or
- * corrupt data.
+ * Decode PNG or JPEG bytes (sniffed from the signature) to 8-bit RGBA. The declared size is
+ * checked against `maxPixels` (default 64e6) and the byte count against `maxBytes` (default
+ * 64 MiB) before decoding. Every failure (unknown or corrupt data, a limit) is an
+ * {@linkcode ImageError}; the result always has the size the header declares.
  *
  * @example
  * ```ts
- * const img = decodeImage(await Deno.readFile("tests/fixtures/data/red.png"));
+ * const img = decodeImage(await Deno.readFile("tests/fixtures/data/red_8x8.png"));
  * img.width; // 8
  * ```
  */
-export function decodeImage(bytes: Uint8Array): RgbaImage {
-  if (isPng(bytes)) return pngToRgba(bytes);
-  if (isJpeg(bytes)) {
-    const j = decodeJpegRaw(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: 100 });
-    return { width: j.width, height: j.height, data: new Uint8Array(j.data) };
+export function decodeImage(bytes: Uint8Array, options: DecodeImageOptions = {}): RgbaImage {
+  const { file } = options;
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (bytes.length > maxBytes) {
+    throw new ImageError(
+      `expected at most ${maxBytes} bytes, found ${bytes.length} bytes${where(file)}`,
+      file,
+    );
   }
-  const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
-  throw new TypeError(
-    `expected a PNG (89 50 4e 47) or JPEG (ff d8 ff) signature, found ${head || "no bytes"}`,
-  );
+  const header = imageHeader(bytes, file);
+  const { width, height } = header;
+  if (width * height > maxPixels) {
+    throw new ImageError(
+      `expected at most ${mp(maxPixels)} (${maxPixels} pixels), found ${width}×${height} ` +
+        `(${mp(width * height)})${where(file)}`,
+      file,
+    );
+  }
+  let img: RgbaImage;
+  try {
+    if (header.format === "png") {
+      checkPngData(bytes, readIhdr(bytes, file), file);
+      img = pngToRgba(bytes);
+    } else {
+      const j = decodeJpegRaw(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: maxPixels / 1e6,
+        maxMemoryUsageInMB: Math.max(64, Math.ceil((maxPixels * 12) / 2 ** 20)),
+      });
+      img = { width: j.width, height: j.height, data: new Uint8Array(j.data) };
+    }
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    throw new ImageError(
+      `expected a decodable ${header.format.toUpperCase()}, found an error: ${message(e)}${
+        where(file)
+      }`,
+      file,
+    );
+  }
+  if (img.width !== width || img.height !== height || img.data.length !== width * height * 4) {
+    throw new ImageError(
+      `expected a decoded ${width}×${height} image as the header declares, found ` +
+        `${img.width}×${img.height} with ${img.data.length} bytes${where(file)}`,
+      file,
+    );
+  }
+  return img;
+}
+
+function fileKind(info: Deno.FileInfo): string {
+  if (info.isDirectory) return "a directory";
+  if (info.isFifo) return "a pipe (FIFO)";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  if (info.isSocket) return "a socket";
+  return "not a regular file";
+}
+
+/**
+ * Read an image file with bounds: only a regular file (a directory, device such as `/dev/zero`,
+ * pipe or socket is refused without reading), of at most `maxBytes` (default 64 MiB; at most
+ * `maxBytes + 1` bytes are ever read). Refusals are {@linkcode ImageError}s; a missing file is
+ * `Deno.errors.NotFound`.
+ *
+ * @example
+ * ```ts
+ * const bytes = await readImageFile("tests/fixtures/data/red_8x8.png", { maxBytes: 1 << 20 });
+ * decodeImage(bytes, { file: "tests/fixtures/data/red_8x8.png" });
+ * ```
+ */
+export async function readImageFile(path: string, limits: ImageLimits = {}): Promise<Uint8Array> {
+  const maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
+  const tooBig = (n: string) =>
+    new ImageError(`expected a file of at most ${maxBytes} bytes, found ${n} in ${path}`, path);
+  // stat before open: opening a FIFO for reading blocks until a writer comes.
+  const before = await Deno.stat(path);
+  if (!before.isFile) {
+    throw new ImageError(
+      `expected a regular image file, found ${fileKind(before)} at ${path}`,
+      path,
+    );
+  }
+  if (before.size > maxBytes) throw tooBig(`${before.size} bytes`);
+  using f = await Deno.open(path, { read: true });
+  const info = await f.stat();
+  if (!info.isFile) {
+    throw new ImageError(`expected a regular image file, found ${fileKind(info)} at ${path}`, path);
+  }
+  if (info.size > maxBytes) throw tooBig(`${info.size} bytes`);
+  const buf = new Uint8Array(Math.min(info.size, maxBytes) + 1);
+  let n = 0;
+  while (true) {
+    if (n === buf.length) {
+      if (n > maxBytes) throw tooBig("more (it grew while being read)");
+      break;
+    }
+    const r = await f.read(buf.subarray(n));
+    if (r === null) break;
+    n += r;
+  }
+  return buf.subarray(0, n);
 }
 
 /** For each output index, the input indices and weights (summing to 1) along one axis. */

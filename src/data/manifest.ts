@@ -9,6 +9,8 @@
  *
  * Image paths are relative to the manifest's folder (absolute paths are used as is). PNG and
  * JPEG are supported (see `src/data/image.ts` for resizing and the `[-1, 1]` normalisation).
+ * Image files are read with bounds: only regular files (not `/dev/zero`, a pipe or a folder), of
+ * at most `maxBytes` (default 64 MiB), declaring at most `maxPixels` (default 64e6) pixels.
  *
  * Splits: a row's `split` field (`train`/`val`/`test`) is honoured; other rows are assigned per
  * distinct image by a seeded shuffle (`testFraction`, then `valFraction`, rest train), so all
@@ -22,13 +24,20 @@
  */
 
 import { basename, dirname, isAbsolute, join } from "node:path/posix";
-import { decodeImage, toModelImage, type ToModelImageOptions } from "./image.ts";
+import {
+  decodeImage,
+  ImageError,
+  type ImageLimits,
+  readImageFile,
+  toModelImage,
+  type ToModelImageOptions,
+} from "./image.ts";
 import { mulberry32, shuffleInPlace } from "../util/rng.ts";
 import { type Dataset, type Example, SPLIT_NAMES, type SplitName } from "./types.ts";
 import { positiveInt } from "../util/validate.ts";
 
 /** Options of {@linkcode loadManifestDataset}. */
-export interface ManifestOptions extends ToModelImageOptions {
+export interface ManifestOptions extends ToModelImageOptions, ImageLimits {
   /** Output image side S (default 32). */
   imageSize?: number;
   /** `"fail"` (default): throw on the first problem; `"skip"`: drop and count bad rows. */
@@ -357,20 +366,22 @@ export async function loadManifestDataset(
       const abs = isAbsolute(row.image) ? row.image : join(dir, row.image);
       let bytes: Uint8Array;
       try {
-        bytes = await Deno.readFile(abs);
+        bytes = await readImageFile(abs, options);
       } catch (e) {
         bad.add(row.image);
         report({
           path: file,
           line: row.line,
           image: row.image,
-          message: `${file}:${row.line}: expected a readable image file at ${abs}, ` +
-            `found ${e instanceof Deno.errors.NotFound ? "no file" : (e as Error).message}`,
+          message: e instanceof ImageError
+            ? `${file}:${row.line}: ${e.message}`
+            : `${file}:${row.line}: expected a readable image file at ${abs}, ` +
+              `found ${e instanceof Deno.errors.NotFound ? "no file" : (e as Error).message}`,
         });
         continue;
       }
       try {
-        images.set(row.image, toModelImage(decodeImage(bytes), size, options));
+        images.set(row.image, toModelImage(decodeImage(bytes, options), size, options));
       } catch (e) {
         bad.add(row.image);
         report({
