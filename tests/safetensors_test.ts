@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { setupBackend } from "../src/backends/setup.ts";
+import { CoCa } from "../src/model/coca.ts";
+import { loadWeights, weightsToBytes } from "../src/weights/io.ts";
 import {
   parseSafetensors,
   type RawTensor,
+  readSafetensors,
+  SafetensorsError,
   serializeSafetensors,
   toTensor,
 } from "../src/weights/safetensors.ts";
@@ -129,4 +133,264 @@ Deno.test("BF16: all 65536 patterns decode by the format's definition; float32 u
   assert.ok(u32.every((u) => (u & 0xffff) === 0), "test values fit in bf16");
   const back = decode("BF16", Array.from(u32, (u) => u >>> 16));
   f32.forEach((v, i) => assert.ok(same(back[i], v), `${v} -> ${back[i]}`));
+});
+
+// ---- Strict parsing: one test per rule of the format and its reference loader ----
+
+const FILE = "w.safetensors";
+
+/** A file from header text (padded to 8 bytes) and data bytes. */
+function fileOf(header: string | unknown, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const text = typeof header === "string" ? header : JSON.stringify(header);
+  const json = new TextEncoder().encode(text);
+  const out = new Uint8Array(8 + json.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  out.set(data, 8 + json.length);
+  return out;
+}
+
+/** Two F32[2] tensors, a at [0, 8] and b at [8, 16]: 16 bytes of data. */
+function twoTensors(
+  a: unknown = [0, 8],
+  b: unknown = [8, 16],
+): Record<string, unknown> {
+  return {
+    a: { dtype: "F32", shape: [2], data_offsets: a },
+    b: { dtype: "F32", shape: [2], data_offsets: b },
+  };
+}
+
+/** Parsing throws a SafetensorsError naming the file (and the tensor) and matching `re`. */
+function rejects(bytes: Uint8Array, re: RegExp, tensor?: string): SafetensorsError {
+  let caught: unknown;
+  try {
+    parseSafetensors(bytes, FILE);
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof SafetensorsError, `expected a SafetensorsError, found ${caught}`);
+  assert.ok(caught.message.startsWith(`${FILE}: `), caught.message);
+  assert.match(caught.message, re);
+  if (tensor !== undefined) {
+    assert.equal(caught.tensor, tensor);
+    assert.ok(caught.message.includes(`tensor "${tensor}"`), caught.message);
+  }
+  return caught;
+}
+
+const DATA = new Uint8Array(16);
+
+Deno.test("safetensors: a valid file parses; spans may be listed out of order", () => {
+  const h = twoTensors();
+  const st = parseSafetensors(fileOf({ b: h.b, a: h.a, __metadata__: { k: "v" } }, DATA), FILE);
+  assert.deepEqual([...st.tensors.keys()], ["b", "a"]);
+  assert.deepEqual(st.metadata, { k: "v" });
+  assert.deepEqual(parseSafetensors(fileOf({})).tensors.size, 0);
+});
+
+Deno.test("safetensors: negative offsets are rejected", () => {
+  rejects(
+    fileOf(twoTensors([-8, 0], [8, 16]), DATA),
+    /expected data_offsets of two non-negative integers, found an array \[-8,0\]/,
+    "a",
+  );
+});
+
+Deno.test("safetensors: overlapping spans are rejected", () => {
+  rejects(
+    fileOf(twoTensors([0, 8], [4, 12]), DATA.subarray(0, 12)),
+    /expected data_offsets starting at 8.*found \[4, 12\].*overlaps/,
+    "b",
+  );
+});
+
+Deno.test("safetensors: a hole between spans is rejected (the data must be covered exactly)", () => {
+  rejects(
+    fileOf(twoTensors([0, 8], [12, 20]), new Uint8Array(20)),
+    /expected data_offsets starting at 8.*found \[12, 20\].*hole of 4 bytes/,
+    "b",
+  );
+  // Bytes after the last tensor are a hole too.
+  rejects(
+    fileOf(twoTensors(), new Uint8Array(20)),
+    /expected \d+ bytes.*found \d+: 4 bytes after the last tensor/,
+  );
+});
+
+Deno.test("safetensors: duplicate keys in the header are rejected", () => {
+  const a = JSON.stringify(twoTensors().a);
+  rejects(
+    fileOf(`{"a":${a},"a":${a}}`, new Uint8Array(8)),
+    /expected each key once in the header, found "a" twice/,
+    "a",
+  );
+  // Inside an entry, and spelled with an escape.
+  rejects(
+    fileOf(
+      `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"\\u0064type":"F32"}}`,
+      new Uint8Array(8),
+    ),
+    /found "dtype" twice/,
+    "a",
+  );
+  rejects(fileOf(`{"__metadata__":{"k":"1","k":"2"}}`), /found "k" twice/);
+});
+
+Deno.test("safetensors: string offsets are rejected", () => {
+  rejects(
+    fileOf(twoTensors([0, 8], ["8", "16"]), DATA),
+    /expected data_offsets of two non-negative integers, found an array \["8","16"\]/,
+    "b",
+  );
+});
+
+Deno.test("safetensors: fractional offsets are rejected", () => {
+  rejects(
+    fileOf(twoTensors([0, 8.5], [8.5, 16]), DATA),
+    /two non-negative integers, found an array \[0,8.5\]/,
+    "a",
+  );
+});
+
+Deno.test("safetensors: a truncated file says truncated, with the sizes", () => {
+  const whole = fileOf(twoTensors(), DATA);
+  rejects(
+    whole.subarray(0, whole.length - 3),
+    new RegExp(`truncated: expected ${whole.length} bytes.*found ${whole.length - 3}`),
+  );
+  rejects(
+    whole.subarray(0, 20),
+    /truncated: expected at least \d+ bytes \(8 \+ a header of \d+\), found 20/,
+  );
+  rejects(whole.subarray(0, 5), /truncated: expected at least 8 bytes, found 5/);
+});
+
+Deno.test("safetensors: a header that is not a JSON object is rejected", () => {
+  for (const h of ["[]", "null", "5", '"x"', "[{}]"]) {
+    rejects(fileOf(h), /expected a header that is a JSON object/);
+  }
+  rejects(fileOf("{not json"), /expected a header of valid JSON, found invalid JSON/);
+  const bad = fileOf('{"a":1}   ');
+  bad[9] = 0xff;
+  rejects(bad, /expected a header of UTF-8 JSON, found bytes that are not valid UTF-8/);
+});
+
+Deno.test("safetensors: a null (or non-object) entry is rejected", () => {
+  rejects(
+    fileOf({ a: null }),
+    /expected an object \{dtype, shape, data_offsets\}, found null/,
+    "a",
+  );
+  rejects(fileOf({ a: [1, 2] }), /found an array/, "a");
+  rejects(
+    fileOf({ a: { dtype: "F32", shape: [0] } }),
+    /expected exactly the keys dtype, shape, data_offsets, found dtype, shape/,
+    "a",
+  );
+  rejects(
+    fileOf({ a: { dtype: "F32", shape: [0], data_offsets: [0, 0], x: 1 } }),
+    /found data_offsets, dtype, shape, x/,
+    "a",
+  );
+});
+
+Deno.test("safetensors: an unknown dtype is rejected", () => {
+  rejects(
+    fileOf({ a: { dtype: "F8_E4M3", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)),
+    /expected a dtype among F32, .*found the string "F8_E4M3"/,
+    "a",
+  );
+  rejects(
+    fileOf({ a: { dtype: "toString", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)),
+    /found the string "toString"/,
+    "a",
+  );
+});
+
+Deno.test("safetensors: shapes must be non-negative integers matching the span", () => {
+  rejects(
+    fileOf({ a: { dtype: "F32", shape: [-1], data_offsets: [0, 0] } }),
+    /expected a shape of non-negative integers, found an array \[-1\]/,
+    "a",
+  );
+  rejects(
+    fileOf({ a: { dtype: "F32", shape: ["2"], data_offsets: [0, 8] } }, new Uint8Array(8)),
+    /shape of non-negative integers/,
+    "a",
+  );
+  rejects(
+    fileOf(twoTensors([0, 4], [4, 12]), new Uint8Array(12)),
+    /expected 8 bytes for F32\[2\].*found 4/,
+    "a",
+  );
+  rejects(
+    fileOf({ a: { dtype: "F32", shape: [2 ** 52, 2 ** 52], data_offsets: [0, 0] } }),
+    /at most 2\^53 bytes/,
+    "a",
+  );
+});
+
+Deno.test("safetensors: __metadata__ must be an object of strings", () => {
+  rejects(
+    fileOf({ __metadata__: { step: 5 } }),
+    /expected __metadata__.step to be a string, found number 5/,
+  );
+  rejects(
+    fileOf({ __metadata__: null }),
+    /expected __metadata__ to be an object of strings, found null/,
+  );
+  rejects(fileOf({ __metadata__: ["x"] }), /found an array/);
+});
+
+Deno.test("readSafetensors names the file in its errors", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+  try {
+    await Deno.writeFile(path, fileOf({ a: null }));
+    await assert.rejects(readSafetensors(path), (e) => {
+      assert.ok(e instanceof SafetensorsError);
+      assert.ok(e.message.startsWith(`${path}: tensor "a": expected an object`), e.message);
+      return true;
+    });
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("loading a non-float dtype (I64, I32, U8, BOOL) into float weights is an error", async () => {
+  const cfg = {
+    dim: 16,
+    numTokens: 10,
+    unimodalDepth: 1,
+    multimodalDepth: 1,
+    dimHead: 8,
+    heads: 2,
+    numImgQueries: 2,
+  };
+  const model = new CoCa(cfg, { seed: 1 });
+  const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+  try {
+    const good = parseSafetensors(await weightsToBytes(model)).tensors;
+    const t = good.get("temperature")!; // F32[] or F32[1]: 4 bytes
+    for (const [dtype, size] of [["I64", 8], ["I32", 4], ["U8", 1], ["BOOL", 1]] as const) {
+      const n = t.data.length / 4;
+      const tensors = new Map(good);
+      tensors.set("temperature", { dtype, shape: t.shape, data: new Uint8Array(n * size) });
+      await Deno.writeFile(path, serializeSafetensors(tensors));
+      await assert.rejects(loadWeights(model, path), (e) => {
+        assert.ok(e instanceof SafetensorsError, String(e));
+        assert.equal(
+          e.message,
+          `${path}: tensor "temperature": expected a float dtype (F32, F16, BF16, F64) for weights, found ${dtype}`,
+        );
+        return true;
+      });
+    }
+    // Ints stay allowed where ints are expected: the fixture's token ids parse as I32.
+    const fixture = await readSafetensors("tests/fixtures/coca_tiny_a.safetensors");
+    assert.equal(fixture.tensors.get("input.text")?.dtype, "I32");
+  } finally {
+    model.dispose();
+    await Deno.remove(path);
+  }
 });

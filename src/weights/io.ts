@@ -6,9 +6,11 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { CoCa, LoadReport } from "../model/coca.ts";
 import {
+  FLOAT_DTYPES,
   fromTensor,
   parseSafetensors,
   type RawTensor,
+  SafetensorsError,
   serializeSafetensors,
   toTensor,
 } from "./safetensors.ts";
@@ -39,9 +41,12 @@ export async function weightsToBytes(
 }
 
 /**
- * The tensors of safetensors bytes whose names start with `prefix`, prefix removed.
+ * The tensors of safetensors bytes whose names start with `prefix`, prefix removed: float
+ * weights, so a tensor of a non-float dtype (I64, I32, U8, BOOL) is an error.
  * The caller owns (and must dispose) the returned tensors.
  *
+ * @param file the file the bytes came from, named in every error.
+ * @throws {SafetensorsError} when the bytes are not safetensors or a tensor is not float.
  * @example
  * ```ts
  * import { stateDictFromBytes } from "./io.ts";
@@ -49,12 +54,21 @@ export async function weightsToBytes(
  * console.log(sd.has("token_emb.weight")); // true
  * ```
  */
-export function stateDictFromBytes(bytes: Uint8Array, prefix = ""): Map<string, tf.Tensor> {
-  const out = new Map<string, tf.Tensor>();
-  for (const [k, raw] of parseSafetensors(bytes).tensors) {
-    if (k.startsWith(prefix)) out.set(k.slice(prefix.length), toTensor(raw));
+export function stateDictFromBytes(
+  bytes: Uint8Array,
+  prefix = "",
+  file?: string,
+): Map<string, tf.Tensor> {
+  const chosen = [...parseSafetensors(bytes, file).tensors].filter(([k]) => k.startsWith(prefix));
+  for (const [k, raw] of chosen) {
+    if (!FLOAT_DTYPES.includes(raw.dtype)) {
+      throw new SafetensorsError(
+        `expected a float dtype (${FLOAT_DTYPES.join(", ")}) for weights, found ${raw.dtype}`,
+        { file, tensor: k },
+      );
+    }
   }
-  return out;
+  return new Map(chosen.map(([k, raw]) => [k.slice(prefix.length), toTensor(raw)]));
 }
 
 /**
@@ -82,6 +96,8 @@ export async function saveWeights(
  * Load weights saved by {@linkcode saveWeights} or exported from coca-pytorch's
  * `state_dict()` into the model (strict by default; see `CoCa.loadStateDict`).
  *
+ * @throws {SafetensorsError} naming `path` and the tensor when the file is not safetensors or
+ *   holds a tensor of a non-float dtype.
  * @example
  * ```ts
  * import { CoCa } from "../model/coca.ts";
@@ -97,7 +113,7 @@ export async function loadWeights(
   path: string,
   opts: { strict?: boolean; prefix?: string } = {},
 ): Promise<LoadReport> {
-  const dict = stateDictFromBytes(await Deno.readFile(path), opts.prefix ?? "");
+  const dict = stateDictFromBytes(await Deno.readFile(path), opts.prefix ?? "", path);
   try {
     return model.loadStateDict(dict, { strict: opts.strict });
   } finally {
