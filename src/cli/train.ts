@@ -1,5 +1,5 @@
 /**
- * `deno task train --config FILE [--resume] [--out DIR] [--steps N] [--backend B]`
+ * `deno task train --config FILE [--resume] [--out DIR] [--steps N] [--backend B] [--allow-backend-change]`
  *
  * Trains CoCa from a plain JSON config (see src/train/config.ts). Ctrl-C saves a
  * checkpoint before exiting; `--resume` continues exactly where it stopped.
@@ -16,6 +16,7 @@ import { BACKEND_CHOICES } from "../backends/setup.ts";
 
 const usage =
   `usage: deno task train --config FILE.json [--resume] [--out DIR] [--steps N] [--backend ${BACKEND_CHOICES}]\n` +
+  "       [--allow-backend-change]   (resume on another backend than the checkpoint's)\n" +
   "       deno task train --resume --out DIR   (continue a run from its checkpoint's config)";
 
 function fail(message: string): never {
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     out: { type: "string" },
     steps: { type: "string" },
     backend: { type: "string" },
+    "allow-backend-change": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -47,7 +49,9 @@ if (values.config) {
     fail(`cannot read config ${values.config}: ${(e as Error).message}`);
   }
 } else if (values.resume && values.out) {
-  const ckpt = await readCheckpoint(`${values.out}/checkpoint`);
+  const ckpt = await readCheckpoint(`${values.out}/checkpoint`).catch((e) =>
+    fail((e as Error).message)
+  );
   if (!ckpt) fail(`no checkpoint in ${values.out}/checkpoint to resume`);
   input = ckpt.config;
 } else fail("expected --config FILE (or --resume --out DIR)");
@@ -79,6 +83,7 @@ Deno.addSignalListener("SIGINT", () => {
 const bar = new ProgressBar();
 const summary = await train(config, {
   resume: values.resume,
+  allowBackendChange: values["allow-backend-change"],
   signal: abort.signal,
   onProgress: (p) => bar.update(p.step, p.steps, trainProgressText(p, { digits: 4, lr: true })),
 }).catch((e) => {

@@ -42,6 +42,8 @@ export interface TrainState {
   rngState: number;
   /** Training seconds so far (for throughput and ETA). */
   seconds: number;
+  /** The backend the run actually trained on (`blas`, `wasm`, ...); absent in older checkpoints. */
+  backend?: string;
 }
 
 /** File names inside a checkpoint folder. */
@@ -82,7 +84,154 @@ function varNames(model: CoCa): Map<tf.Variable, string> {
 }
 
 /**
- * Write a checkpoint folder atomically.
+ * Test hook: `COCA_CRASH_AT=PHASE:N` makes the process exit at once (`Deno.exit(137)`, as a
+ * SIGKILL would) the N-th time (1-based) {@linkcode saveCheckpoint} reaches PHASE, one of
+ * {@linkcode CRASH_PHASES}. Used by `tests/crash_resume_test.ts`; never set it otherwise.
+ */
+export const CRASH_PHASES = [
+  "files", // some files written into the temporary folder, no completeness marker yet
+  "synced", // temporary folder complete and fsynced, nothing swapped
+  "old-removed", // a previous DIR.old removed (DIR still there)
+  "moved-old", // DIR renamed to DIR.old, the new one not yet in place
+  "swapped", // the new one is DIR, DIR.old not yet removed
+  "cleaned", // DIR.old and stale temporaries removed
+] as const;
+const crashCounts = new Map<string, number>();
+function crashPoint(phase: (typeof CRASH_PHASES)[number]): void {
+  let spec: string | undefined;
+  try {
+    spec = Deno.env.get("COCA_CRASH_AT");
+  } catch {
+    return; // no --allow-env: the hook is off
+  }
+  if (!spec) return;
+  const [want, n] = spec.split(":");
+  if (want !== phase) return;
+  const count = (crashCounts.get(phase) ?? 0) + 1;
+  crashCounts.set(phase, count);
+  if (count === Number(n ?? 1)) Deno.exit(137);
+}
+
+/** Name of the marker written (and fsynced) last into a checkpoint folder: it is complete. */
+export const COMPLETE_MARKER = "complete";
+
+async function writeSynced(path: string, data: Uint8Array | string): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    let off = 0;
+    while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+}
+
+/** fsync a folder, so that the renames and creations inside it are on disk. */
+async function syncDir(path: string): Promise<void> {
+  let dir: Deno.FsFile;
+  try {
+    dir = await Deno.open(path, { read: true });
+  } catch {
+    return; // a platform that cannot open folders (Windows): best effort
+  }
+  try {
+    await dir.sync();
+  } catch {
+    // some filesystems refuse fsync on a folder
+  } finally {
+    dir.close();
+  }
+}
+
+function parentOf(path: string): string {
+  const i = path.replace(/\/+$/, "").lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+function baseOf(path: string): string {
+  const p = path.replace(/\/+$/, "");
+  return p.slice(p.lastIndexOf("/") + 1);
+}
+
+/**
+ * The step of checkpoint folder `path` when it is complete, else undefined. Complete means: the
+ * {@linkcode COMPLETE_MARKER} is there (written last), or, for `DIR` and `DIR.old` written before
+ * the marker existed (they only ever appeared by rename of a finished folder), every file is.
+ */
+async function completeStep(path: string, legacyOk: boolean): Promise<number | undefined> {
+  let marker: string | undefined;
+  try {
+    marker = await Deno.readTextFile(`${path}/${COMPLETE_MARKER}`);
+  } catch {
+    marker = undefined;
+  }
+  if (marker === undefined) {
+    if (!legacyOk) return undefined;
+    for (const f of Object.values(CHECKPOINT_FILES)) if (!(await exists(`${path}/${f}`))) return;
+  }
+  try {
+    const step = JSON.parse(await Deno.readTextFile(`${path}/${CHECKPOINT_FILES.state}`)).step;
+    return typeof step === "number" && Number.isFinite(step) ? step : -1;
+  } catch {
+    return marker === undefined ? undefined : -1;
+  }
+}
+
+/** `DIR.tmp-*` siblings of checkpoint `dir`. */
+async function temporaries(dir: string): Promise<string[]> {
+  const parent = parentOf(dir), prefix = `${baseOf(dir)}.tmp-`;
+  const out: string[] = [];
+  try {
+    for await (const e of Deno.readDir(parent)) {
+      if (e.isDirectory && e.name.startsWith(prefix)) out.push(`${parent}/${e.name}`);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return out.sort();
+}
+
+/**
+ * The newest complete checkpoint among `DIR`, `DIR.old` and `DIR.tmp-*` (ties: `DIR` first, then
+ * `DIR.old`), or undefined when there is none.
+ */
+export async function newestCompleteCheckpoint(dir: string): Promise<string | undefined> {
+  dir = dir.replace(/\/+$/, "");
+  let best: string | undefined, bestStep = -Infinity;
+  const candidates: [string, boolean][] = [
+    [dir, true],
+    [`${dir}.old`, true],
+    ...(await temporaries(dir)).map((t): [string, boolean] => [t, false]),
+  ];
+  for (const [path, legacyOk] of candidates) {
+    const step = await completeStep(path, legacyOk);
+    if (step !== undefined && step > bestStep) [best, bestStep] = [path, step];
+  }
+  return best;
+}
+
+/**
+ * Remove what a killed {@linkcode saveCheckpoint} left beside checkpoint `dir`: every `DIR.tmp-*`
+ * and `DIR.old` except `keep` (the folder being resumed from, which the next save replaces).
+ */
+export async function removeStaleCheckpoints(dir: string, keep?: string): Promise<void> {
+  dir = dir.replace(/\/+$/, "");
+  for (const t of [...(await temporaries(dir)), `${dir}.old`]) {
+    if (t === keep || !(await exists(t))) continue;
+    // Never remove the last complete checkpoint: only when DIR (or keep) is complete.
+    if (t === `${dir}.old` && keep !== undefined && keep !== dir) continue;
+    await Deno.remove(t, { recursive: true });
+  }
+}
+
+/**
+ * Write a checkpoint folder so that a crash at any point, even twice in a row, leaves at least one
+ * complete checkpoint on disk: the files go into `DIR.tmp-*`, each fsynced, then the
+ * {@linkcode COMPLETE_MARKER} last and the folder fsynced; then `DIR` becomes `DIR.old` (only when
+ * `DIR` is complete; otherwise the last complete one, `DIR.old` or a temporary, stays untouched),
+ * the new folder becomes `DIR`, and only then are `DIR.old` and stale temporaries removed.
+ * Readers ({@linkcode newestCompleteCheckpoint}) pick the newest complete one.
  *
  * @example
  * ```ts ignore
@@ -99,14 +248,17 @@ export async function saveCheckpoint(
     state: TrainState;
   },
 ): Promise<void> {
+  dir = dir.replace(/\/+$/, "");
+  const parent = parentOf(dir);
   const tmp = `${dir}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(tmp, { recursive: true });
   const f = CHECKPOINT_FILES;
-  await Deno.writeTextFile(`${tmp}/${f.config}`, JSON.stringify(parts.config, null, 2) + "\n");
-  await Deno.writeFile(
+  await writeSynced(`${tmp}/${f.config}`, JSON.stringify(parts.config, null, 2) + "\n");
+  await writeSynced(
     `${tmp}/${f.weights}`,
     await weightsToBytes(parts.model, { format: "coca-workbench/1" }),
   );
+  crashPoint("files");
   const opt = await parts.optimizer.getState();
   const names = varNames(parts.model);
   const raw = new Map<string, RawTensor>();
@@ -124,23 +276,40 @@ export async function saveCheckpoint(
     });
   });
   const order = parts.optimizer.vars.map((v, i) => names.get(v) ?? `param${i}`);
-  await Deno.writeFile(
+  await writeSynced(
     `${tmp}/${f.optimizer}`,
     serializeSafetensors(raw, { step: String(opt.step), order: JSON.stringify(order) }),
   );
-  await Deno.writeTextFile(`${tmp}/${f.tokenizer}`, JSON.stringify(parts.tokenizerJson) + "\n");
-  await Deno.writeTextFile(`${tmp}/${f.state}`, JSON.stringify(parts.state, null, 2) + "\n");
-  // Swap: dir -> dir.old, tmp -> dir, drop dir.old. A crash in between leaves dir.old.
+  await writeSynced(`${tmp}/${f.tokenizer}`, JSON.stringify(parts.tokenizerJson) + "\n");
+  await writeSynced(`${tmp}/${f.state}`, JSON.stringify(parts.state, null, 2) + "\n");
+  await syncDir(tmp);
+  await writeSynced(`${tmp}/${COMPLETE_MARKER}`, JSON.stringify({ step: parts.state.step }) + "\n");
+  await syncDir(tmp);
+  await syncDir(parent);
+  crashPoint("synced");
   const old = `${dir}.old`;
-  if (await exists(old)) await Deno.remove(old, { recursive: true });
-  if (await exists(dir)) await Deno.rename(dir, old);
+  if ((await completeStep(dir, true)) !== undefined) {
+    // DIR is complete: it may replace DIR.old as the fallback.
+    if (await exists(old)) await Deno.remove(old, { recursive: true });
+    crashPoint("old-removed");
+    await Deno.rename(dir, old);
+    await syncDir(parent);
+  } else if (await exists(dir)) {
+    // An incomplete DIR (never written by this code): the complete ones are elsewhere.
+    await Deno.remove(dir, { recursive: true });
+  }
+  crashPoint("moved-old");
   await Deno.rename(tmp, dir);
-  if (await exists(old)) await Deno.remove(old, { recursive: true });
+  await syncDir(parent);
+  crashPoint("swapped");
+  await removeStaleCheckpoints(dir);
+  await syncDir(parent);
+  crashPoint("cleaned");
 }
 
 /** A training checkpoint read back from disk for resuming ({@linkcode readCheckpoint}). */
 export interface SavedCheckpoint {
-  /** The folder actually read (the `.old` one after a crash mid-swap). */
+  /** The folder actually read: the newest complete one (`DIR`, `DIR.old` or `DIR.tmp-*`). */
   dir: string;
   config: TrainConfig;
   tokenizerJson: unknown;
@@ -149,8 +318,43 @@ export interface SavedCheckpoint {
 }
 
 /**
- * Find and read a checkpoint folder (falls back to `DIR.old` left by a crash
- * during the swap). Returns undefined when there is none.
+ * Check a checkpoint's `state.json` contents: every field present, of the right type and range.
+ *
+ * @throws {TypeError} naming the file, the field, what was expected and what was found.
+ */
+export function validateTrainState(json: unknown, path: string): TrainState {
+  const bad = (what: string, found: unknown): never => {
+    throw new TypeError(
+      `${path}: expected ${what}, found ${found === undefined ? "nothing" : JSON.stringify(found)}`,
+    );
+  };
+  if (!isPlainObject(json)) {
+    bad("a JSON object {step, epoch, batchInEpoch, rngState, seconds}", json);
+  }
+  const o = json as Record<string, unknown>;
+  const int = (key: string, max = Number.MAX_SAFE_INTEGER) => {
+    const v = o[key];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) {
+      bad(`${key} to be an integer in [0, ${max}]`, v);
+    }
+  };
+  int("step");
+  int("epoch");
+  int("batchInEpoch");
+  int("rngState", 0xffffffff);
+  if (typeof o.seconds !== "number" || !Number.isFinite(o.seconds) || o.seconds < 0) {
+    bad("seconds to be a finite number >= 0", o.seconds);
+  }
+  if (o.backend !== undefined && typeof o.backend !== "string") {
+    bad("backend to be a string", o.backend);
+  }
+  return o as unknown as TrainState;
+}
+
+/**
+ * Find and read the newest complete checkpoint among `DIR`, `DIR.old` and `DIR.tmp-*` (a crash
+ * during {@linkcode saveCheckpoint} can leave any of them). Returns undefined when there is none.
+ * `state.json` is validated ({@linkcode validateTrainState}).
  *
  * @example
  * ```ts ignore
@@ -158,7 +362,7 @@ export interface SavedCheckpoint {
  * ```
  */
 export async function readCheckpoint(dir: string): Promise<SavedCheckpoint | undefined> {
-  const at = await checkpointAt(dir, CHECKPOINT_FILES.state);
+  const at = await newestCompleteCheckpoint(dir);
   if (at === undefined) return undefined;
   const f = CHECKPOINT_FILES;
   const read = async (name: string) => {
@@ -172,7 +376,7 @@ export async function readCheckpoint(dir: string): Promise<SavedCheckpoint | und
     dir: at,
     config: await read(f.config),
     tokenizerJson: await read(f.tokenizer),
-    state: await read(f.state),
+    state: validateTrainState(await read(f.state), `${at}/${f.state}`),
     weightsPath: `${at}/${f.weights}`,
   };
 }
@@ -189,7 +393,7 @@ export async function loadOptimizerState(
   path: string,
   model: CoCa,
   optimizer: AdamW,
-): Promise<void> {
+): Promise<number> {
   const st = parseSafetensors(await Deno.readFile(path));
   const names = varNames(model);
   const state: AdamWState = { step: Number(st.metadata.step), m: [], v: [] };
@@ -203,6 +407,7 @@ export async function loadOptimizerState(
     }
   });
   optimizer.setState(state);
+  return state.step;
 }
 
 /** The model part of a checkpoint config: a SimpleViT image encoder and CoCa on top. */

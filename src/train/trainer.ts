@@ -17,6 +17,7 @@ import {
   buildModel,
   loadOptimizerState,
   readCheckpoint,
+  removeStaleCheckpoints,
   saveCheckpoint,
   type TrainState,
 } from "./checkpoint.ts";
@@ -50,6 +51,11 @@ export interface TrainProgress {
 export interface TrainOptions {
   /** Continue from `outDir/checkpoint` (error if there is none). */
   resume?: boolean;
+  /**
+   * Allow resuming on another backend than the checkpoint's (recorded in `state.json`); by
+   * default that is an error, since the run would no longer be exactly reproducible.
+   */
+  allowBackendChange?: boolean;
   /** Abort to stop after the current step; a checkpoint is written first. */
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
@@ -89,7 +95,11 @@ async function appendLines(path: string, lines: MetricsLine[]): Promise<void> {
   });
 }
 
-/** Keep only metric lines up to `step` (lines written after the checkpoint are redone on resume). */
+/**
+ * Keep only metric lines up to `step` (lines written after the checkpoint are redone on resume).
+ * The kept lines go into a new file, fsynced, renamed over the old one: a crash leaves either the
+ * whole old history or the new one. Nothing is rewritten when no line is dropped.
+ */
 async function truncateMetrics(path: string, step: number): Promise<void> {
   let text: string;
   try {
@@ -97,15 +107,26 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
   } catch {
     return;
   }
-  const keep = text.split("\n").filter((l) => {
-    if (!l.trim()) return false;
+  const lines = text.split("\n").filter((l) => l.trim());
+  const keep = lines.filter((l) => {
     try {
       return (JSON.parse(l) as MetricsLine).step <= step;
     } catch {
       return false; // a line torn by a crash
     }
   });
-  await Deno.writeTextFile(path, keep.map((l) => l + "\n").join(""));
+  if (keep.length === lines.length && (text === "" || text.endsWith("\n"))) return;
+  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  try {
+    const bytes = new TextEncoder().encode(keep.map((l) => l + "\n").join(""));
+    let off = 0;
+    while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  await Deno.rename(tmp, path);
 }
 
 /** Mean losses over the validation split (model in eval mode). */
@@ -154,8 +175,12 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     );
   }
   if (existing) {
-    const { steps: _a, ...mine } = config;
-    const { steps: _b, ...theirs } = existing.config;
+    // The checkpoint lies in outDir, however that is spelled; the backend is checked below, as the
+    // one actually used (a config's "auto" can resolve differently).
+    const skip = new Set(["steps", "outDir", ...(opts.allowBackendChange ? ["backend"] : [])]);
+    const pick = (c: object) =>
+      Object.fromEntries(Object.entries(c).filter(([k]) => !skip.has(k)).sort());
+    const mine = pick(config), theirs = pick(existing.config);
     if (!sameJson(mine, theirs)) {
       const diff = Object.keys({ ...mine, ...theirs }).filter((k) =>
         !sameJson((mine as Record<string, unknown>)[k], (theirs as Record<string, unknown>)[k])
@@ -166,6 +191,15 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     }
   }
   const info = await setupBackend(config.backend);
+  const usedBefore = existing?.state.backend;
+  if (usedBefore !== undefined && usedBefore !== info.name && !opts.allowBackendChange) {
+    throw new Error(
+      `cannot resume: the checkpoint was trained on backend ${usedBefore}, this run got ` +
+        `${info.name} (backend "${config.backend}"); exact resume needs the same backend ` +
+        `(give it the permissions it needs, e.g. --allow-ffi for blas), or pass ` +
+        `--allow-backend-change`,
+    );
+  }
   await Deno.mkdir(config.outDir, { recursive: true });
   const imageSize = Array.isArray(config.model.vit.imageSize)
     ? config.model.vit.imageSize[0]
@@ -199,8 +233,19 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
   };
   if (existing) {
     await loadWeights(model, existing.weightsPath);
-    await loadOptimizerState(`${existing.dir}/optimizer.safetensors`, model, optimizer);
-    state = existing.state;
+    const optStep = await loadOptimizerState(
+      `${existing.dir}/optimizer.safetensors`,
+      model,
+      optimizer,
+    );
+    if (optStep !== existing.state.step) {
+      throw new Error(
+        `cannot resume: ${existing.dir}/state.json says step ${existing.state.step}, its ` +
+          `optimizer.safetensors says step ${optStep}`,
+      );
+    }
+    await removeStaleCheckpoints(ckptDir, existing.dir);
+    state = { ...existing.state };
     vit.rng.state = state.rngState;
     await truncateMetrics(metricsPath, state.step);
   } else {
@@ -208,6 +253,7 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
   }
   const save = async () => {
     state.rngState = vit.rng.state;
+    state.backend = info.name;
     await saveCheckpoint(ckptDir, {
       config,
       model,
@@ -303,7 +349,8 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     if (evalNow) await runEval();
     if (ckptNow && state.step < config.steps) await save();
   }
-  if (!interrupted && config.evalEvery === 0) await runEval();
+  // A resumed finished run trains nothing: its val line is already in metrics.jsonl.
+  if (!interrupted && config.evalEvery === 0 && state.step > firstStep) await runEval();
   await save();
   optimizer.dispose();
   model.eval();
