@@ -152,6 +152,58 @@ Deno.test("a PNG whose data inflates past its declared size is refused", async (
   );
 });
 
+Deno.test("interlaced (Adam7) PNGs within the limits still decode", () => {
+  // Built by hand: each pass lists its pixels explicitly, each row a filter byte 0 and samples.
+  const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [
+    1,
+    0,
+    2,
+    2,
+  ], [
+    0,
+    1,
+    1,
+    2,
+  ]];
+  // (fast-png does not decode interlaced 1/2/4-bit images: those are a clear ImageError.)
+  for (const [w, h, depth] of [[5, 7, 8], [1, 1, 8], [9, 17, 8], [16, 16, 8]]) {
+    const value = (x: number, y: number) => depth === 1 ? (x + y) % 2 : (x * 31 + y * 7) % 256;
+    const raw: number[] = [];
+    for (const [x0, y0, dx, dy] of passes) {
+      for (let y = y0; y < h; y += dy) {
+        const xs: number[] = [];
+        for (let x = x0; x < w; x += dx) xs.push(value(x, y));
+        if (xs.length === 0) break;
+        raw.push(0);
+        if (depth === 8) raw.push(...xs);
+        else {
+          for (let i = 0; i < xs.length; i += 8) {
+            let byte = 0;
+            for (let k = 0; k < 8; k++) byte |= (xs[i + k] ?? 0) << (7 - k);
+            raw.push(byte);
+          }
+        }
+      }
+    }
+    const head = ihdr(w, h, depth, 0);
+    head[8 + 12] = 1; // interlace method (IHDR data byte 12); the CRC is not checked
+    const png = concat(
+      SIGNATURE,
+      head,
+      chunk("IDAT", storedZlib(new Uint8Array(raw))),
+      chunk("IEND", new Uint8Array()),
+    );
+    const img = decodeImage(png, { file: `adam7-${w}x${h}.png` });
+    assert.deepEqual([img.width, img.height], [w, h]);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const v = depth === 1 ? value(x, y) * 255 : value(x, y);
+        assert.equal(img.data[(y * w + x) * 4], v, `${w}x${h} depth ${depth} at ${x},${y}`);
+      }
+    }
+  }
+});
+
 Deno.test("a JPEG declaring a huge size is refused from its SOF header, fast", async () => {
   const jpg = Deno.readFileSync(FIX + "blue_8x8.jpg");
   let sof = -1;
