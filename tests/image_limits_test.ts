@@ -316,7 +316,7 @@ Deno.test("grey and RGB tRNS colour keys make matching pixels transparent", () =
     data: new Uint8Array([1, 2, 3, 4, 5, 6, 4, 5, 7]),
   });
   assert.deepEqual(alpha(withTrns(rgb, [4, 5, 6])), [255, 0, 255]);
-  // 16-bit RGB (3 pixels: fast-png refuses an RGB key in an image of fewer pixels).
+  // 16-bit RGB.
   const rgb16 = encodePng({
     width: 3,
     height: 1,
@@ -325,6 +325,13 @@ Deno.test("grey and RGB tRNS colour keys make matching pixels transparent", () =
     data: new Uint16Array([1, 2, 3, 1000, 2000, 3000, 1000, 2000, 3001]),
   });
   assert.deepEqual(alpha(withTrns(rgb16, [1000, 2000, 3000])), [255, 0, 255]);
+  // A 1-pixel RGB image with a key (fast-png alone refuses it: "more alpha values than pixels").
+  const one = encodePng({ width: 1, height: 1, channels: 3, data: new Uint8Array([7, 8, 9]) });
+  assert.deepEqual(alpha(withTrns(one, [7, 8, 9])), [0]);
+  // An invalid tRNS (wrong length, or in an image with an alpha channel) is ignored, as libpng does.
+  assert.deepEqual(alpha(withTrns(rgb, [4, 5])), [255, 255, 255]);
+  const ga = encodePng({ width: 2, height: 1, channels: 2, data: new Uint8Array([1, 255, 2, 9]) });
+  assert.deepEqual(alpha(withTrns(ga, [1])), [255, 9]);
   // Packed 1-bit grey, built by hand: row 0b10100000 → pixels 1, 0, 1, 0; key 0.
   const g1 = concat(
     SIGNATURE,

@@ -218,9 +218,17 @@ function pngDataBytes(p: PngInfo): number {
 
 /**
  * Walk the PNG chunks (bounds-checked) and inflate the IDAT data in small pieces, refusing data
- * that runs past the end of the file or inflates to more than the declared size needs.
+ * that runs past the end of the file or inflates to more than the declared size needs. Returns the
+ * bytes to give fast-png (without a non-palette `tRNS` chunk, which fast-png checks wrongly for
+ * images of fewer than 3 pixels and refuses for colour types with alpha) and the grey/RGB colour
+ * key that chunk holds (an invalid one is ignored, as libpng does).
  */
-function checkPngData(b: Uint8Array, p: PngInfo, file?: string): void {
+function checkPngData(
+  b: Uint8Array,
+  p: PngInfo,
+  file?: string,
+): { bytes: Uint8Array; key?: number[] } {
+  let trns: { start: number; end: number } | undefined;
   const need = pngDataBytes(p);
   let got = 0;
   let done = false;
@@ -263,6 +271,9 @@ function checkPngData(b: Uint8Array, p: PngInfo, file?: string): void {
         );
       }
     }
+    if (type === "tRNS" && p.colorType !== 3 && trns === undefined) {
+      trns = { start: o, end: o + 12 + len };
+    }
     o += 12 + len;
     if (type === "IEND") {
       sawIend = true;
@@ -276,6 +287,16 @@ function checkPngData(b: Uint8Array, p: PngInfo, file?: string): void {
       file,
     );
   }
+  if (trns === undefined) return { bytes: b };
+  const stripped = new Uint8Array(b.length - (trns.end - trns.start));
+  stripped.set(b.subarray(0, trns.start));
+  stripped.set(b.subarray(trns.end), trns.start);
+  const n = PNG_CHANNELS[p.colorType];
+  const len = trns.end - trns.start - 12;
+  if ((n !== 1 && n !== 3) || len !== 2 * n) return { bytes: stripped };
+  const at = trns.start + 8;
+  const key = Array.from({ length: n }, (_, i) => (b[at + 2 * i] << 8) | b[at + 2 * i + 1]);
+  return { bytes: stripped, key };
 }
 
 function message(e: unknown): string {
@@ -349,7 +370,7 @@ export function imageHeader(bytes: Uint8Array, file?: string): ImageHeader {
   );
 }
 
-function pngToRgba(bytes: Uint8Array): RgbaImage {
+function pngToRgba(bytes: Uint8Array, key?: readonly number[]): RgbaImage {
   const png = decodePngRaw(bytes);
   const { width, height, channels, depth } = png;
   const n = width * height;
@@ -392,11 +413,7 @@ function pngToRgba(bytes: Uint8Array): RgbaImage {
   };
   const to8 = (v: number): number =>
     depth === 8 ? v : depth === 16 ? v >> 8 : Math.round((v * 255) / ((1 << depth) - 1));
-  // tRNS colour key of a grey (1 value) or RGB (3 values) image without an alpha channel.
-  const key = png.transparency !== undefined && (channels === 1 || channels === 3) &&
-      png.transparency.length === channels
-    ? png.transparency
-    : undefined;
+  // `key`: the tRNS colour key of a grey (1 value) or RGB (3 values) image, from checkPngData.
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const o = (y * width + x) * 4;
@@ -458,8 +475,8 @@ export function decodeImage(bytes: Uint8Array, options: DecodeImageOptions = {})
   let img: RgbaImage;
   try {
     if (header.format === "png") {
-      checkPngData(bytes, readIhdr(bytes, file), file);
-      img = pngToRgba(bytes);
+      const checked = checkPngData(bytes, readIhdr(bytes, file), file);
+      img = pngToRgba(checked.bytes, checked.key);
     } else {
       const j = decodeJpegRaw(bytes, {
         useTArray: true,
