@@ -8,7 +8,15 @@ import {
   setupBackend,
   type ViTConfig,
 } from "../mod.ts";
-import { buildModel } from "../src/train/checkpoint.ts";
+import {
+  buildModel,
+  COMPLETE_MARKER,
+  readCheckpoint,
+  removeStaleCheckpoints,
+  saveCheckpoint,
+  validateTrainState,
+} from "../src/train/checkpoint.ts";
+import { AdamW } from "../src/train/optimizer.ts";
 import { trainTokenizer } from "../src/text/tokenizer.ts";
 import { TINY_COCA, TINY_VIT } from "./helpers.ts";
 
@@ -48,6 +56,88 @@ Deno.test("loadCheckpoint and readCheckpointConfig read DIR, or DIR.old after a 
       () => loadCheckpoint(`${root}/missing`),
       /expected a checkpoint directory .* at .*missing, found nothing there/,
     );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+/** A resumable checkpoint folder as `saveCheckpoint` leaves it (files need not be real). */
+async function writeFakeResumable(dir: string, state: unknown, marker = true): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  for (const f of Object.values(CHECKPOINT_FILES)) await Deno.writeTextFile(`${dir}/${f}`, "{}");
+  await Deno.writeTextFile(`${dir}/${CHECKPOINT_FILES.state}`, JSON.stringify(state));
+  if (marker) await Deno.writeTextFile(`${dir}/${COMPLETE_MARKER}`, "{}");
+}
+
+const STATE = { step: 3, epoch: 0, batchInEpoch: 3, rngState: 12345, seconds: 1.5 };
+
+Deno.test("after two crashes only DIR.old and DIR.tmp-* remain: resume picks the newest complete one and cleans the rest", async () => {
+  const root = await Deno.makeTempDir({ prefix: "coca_ckpt_" });
+  try {
+    const dir = `${root}/checkpoint`;
+    await writeFakeResumable(`${dir}.old`, STATE, false); // written before the marker existed
+    await writeFakeResumable(`${dir}.tmp-aaaa0001`, { ...STATE, step: 6 }); // complete
+    await writeFakeResumable(`${dir}.tmp-aaaa0002`, { ...STATE, step: 9 }, false); // killed mid-way
+    const ckpt = await readCheckpoint(dir);
+    assert.equal(ckpt?.dir, `${dir}.tmp-aaaa0001`);
+    assert.equal(ckpt?.state.step, 6);
+    await removeStaleCheckpoints(dir, ckpt?.dir);
+    const left = [...Deno.readDirSync(root)].map((e) => e.name).sort();
+    assert.deepEqual(left, ["checkpoint.old", "checkpoint.tmp-aaaa0001"]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("saveCheckpoint writes a complete marker, keeps no temporaries and records the state", async () => {
+  await setupBackend("cpu");
+  const root = await Deno.makeTempDir({ prefix: "coca_ckpt_" });
+  const model = buildModel({ vit: TINY_VIT, coca: { ...TINY_COCA, numTokens: 300 } }, 1);
+  const optimizer = new AdamW(model.trainableVariables(), { lr: 1e-3 });
+  try {
+    const dir = `${root}/checkpoint`;
+    await Deno.mkdir(`${dir}.tmp-deadbeef`); // left by a killed save
+    const parts = {
+      config: {} as never,
+      model,
+      optimizer,
+      tokenizerJson: {},
+      state: { ...STATE, step: 0, backend: "cpu" },
+    };
+    await saveCheckpoint(dir, parts);
+    await saveCheckpoint(`${dir}/`, parts); // a trailing slash names the same folder
+    assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["checkpoint"]);
+    assert.ok((await Deno.stat(`${dir}/${COMPLETE_MARKER}`)).isFile);
+    assert.equal((await readCheckpoint(dir))?.state.backend, "cpu");
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("state.json is validated: types, integer ranges, clear errors", async () => {
+  const root = await Deno.makeTempDir({ prefix: "coca_ckpt_" });
+  try {
+    const cases: [unknown, RegExp][] = [
+      [{}, /state\.json: expected step to be an integer in \[0, \d+\], found nothing/],
+      [{ ...STATE, step: "5" }, /expected step to be an integer .*, found "5"/],
+      [{ ...STATE, step: 5.5 }, /expected step to be an integer .*, found 5\.5/],
+      [{ ...STATE, step: -1 }, /expected step to be an integer .*, found -1/],
+      [{ ...STATE, rngState: 2 ** 40 }, /expected rngState to be an integer in \[0, 4294967295\]/],
+      [{ ...STATE, seconds: null }, /expected seconds to be a finite number >= 0, found null/],
+      [[1, 2], /expected a JSON object/],
+    ];
+    for (const [i, [state, error]] of cases.entries()) {
+      const dir = `${root}/c${i}`;
+      await writeFakeResumable(dir, state);
+      await assert.rejects(() => readCheckpoint(dir), error);
+    }
+    assert.throws(
+      () => validateTrainState({ ...STATE, backend: 3 }, "s"),
+      /backend to be a string/,
+    );
+    assert.equal(validateTrainState(STATE, "s").step, 3);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -173,3 +173,48 @@ Deno.test("trainProgressText: speed, ETA and losses, with the learning rate when
     "2.00 step/s ETA 1m05s loss 3.0 (caption 2.0, contrastive 1.0) lr 1.00e-3",
   );
 });
+
+Deno.test("resume: any spelling of --out, no duplicate val line, the backend used is checked, state.json consistent", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cfgPath = `${dir}/config.json`;
+    await Deno.writeTextFile(cfgPath, JSON.stringify(tinyConfig(`${dir}/run`, 2)));
+    const first = await run(["--config", cfgPath]);
+    assert.equal(first.code, 0, first.stderr);
+    const metrics = await Deno.readTextFile(`${dir}/run/metrics.jsonl`);
+    assert.equal(metrics.split("\n").filter((l) => l.includes('"val"')).length, 1);
+    // The same folder spelled differently; a finished run resumed adds no line.
+    for (const out of [`${dir}/./run/`, `${dir}/../${dir.split("/").pop()}/run`]) {
+      const again = await run(["--resume", "--out", out]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(await Deno.readTextFile(`${dir}/run/metrics.jsonl`), metrics);
+    }
+    // The checkpoint records the backend it trained on; another one needs asking for.
+    const statePath = `${dir}/run/checkpoint/state.json`;
+    const state = JSON.parse(await Deno.readTextFile(statePath));
+    assert.equal(state.backend, "cpu");
+    await Deno.writeTextFile(statePath, JSON.stringify({ ...state, backend: "blas" }));
+    const other = await run(["--resume", "--out", `${dir}/run`]);
+    assert.equal(other.code, 1);
+    assert.match(
+      other.stderr,
+      /trained on backend blas, this run got cpu .*--allow-backend-change/,
+    );
+    // Lines after the checkpoint's step (a kill after logging) are dropped by writing a new file
+    // and renaming it over the old one, never by rewriting the history in place.
+    const metricsPath = `${dir}/run/metrics.jsonl`;
+    await Deno.writeTextFile(metricsPath, '{"step":99,"split":"train"}\n{"st', { append: true });
+    const inode = (await Deno.stat(metricsPath)).ino;
+    const allowed = await run(["--resume", "--out", `${dir}/run`, "--allow-backend-change"]);
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.equal(await Deno.readTextFile(metricsPath), metrics);
+    assert.notEqual((await Deno.stat(metricsPath)).ino, inode, "metrics.jsonl replaced by rename");
+    // state.json and the optimizer's step must agree.
+    await Deno.writeTextFile(statePath, JSON.stringify({ ...state, step: 1 }));
+    const torn = await run(["--resume", "--out", `${dir}/run`]);
+    assert.equal(torn.code, 1);
+    assert.match(torn.stderr, /state\.json says step 1, its optimizer\.safetensors says step 2/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
