@@ -1,6 +1,6 @@
-// Issue 10, fuzz: seeded mutations of the PNG/JPEG fixtures and of small generated images (bit
-// flips, byte writes, truncation, chunk/segment length changes, huge and random dimensions,
-// spliced and inserted bytes). Each case either decodes to an image of the size its header
+// Issue 10, fuzz: seeded mutations of the PNG/JPEG fixtures and of small generated images (some
+// with tRNS colour keys): bit flips, byte writes, truncation, chunk/segment length changes, huge
+// and random dimensions, spliced and inserted bytes. Each case either decodes to an image of the size its header
 // declares or fails with an ImageError; no other error type, no slow case, bounded memory.
 import assert from "node:assert/strict";
 import { encode as encodePng } from "fast-png";
@@ -9,7 +9,7 @@ import { decodeImage, ImageError, imageHeader } from "../src/data/image.ts";
 import { mulberry32 } from "../src/util/rng.ts";
 
 const FIX = new URL("./fixtures/data/", import.meta.url).pathname;
-const CASES = 5000;
+const CASES = 10000;
 const SEED = 20261130;
 const LIMITS = { maxPixels: 1e6, maxBytes: 1 << 20 };
 const MAX_CASE_MS = 2000;
@@ -39,6 +39,28 @@ function seeds(): { name: string; bytes: Uint8Array }[] {
   out.push({
     name: "rgb-noise.png",
     bytes: encodePng({ width: 9, height: 9, channels: 3, data: bytes(243) }),
+  });
+  // RGB and 8-bit grey with a tRNS colour key inserted after IHDR (CRCs are not checked).
+  const withKey = (png: Uint8Array, key: number[]) => {
+    const chunk = new Uint8Array(12 + key.length * 2);
+    new DataView(chunk.buffer).setUint32(0, key.length * 2);
+    chunk.set([0x74, 0x52, 0x4e, 0x53], 4); // "tRNS"
+    key.forEach((k, i) => new DataView(chunk.buffer).setUint16(8 + 2 * i, k));
+    return new Uint8Array([...png.subarray(0, 33), ...chunk, ...png.subarray(33)]);
+  };
+  out.push({
+    name: "rgb-trns.png",
+    bytes: withKey(
+      encodePng({ width: 4, height: 4, channels: 3, data: bytes(48).map((x) => x & 1) }),
+      [0, 1, 0],
+    ),
+  });
+  out.push({
+    name: "grey-trns.png",
+    bytes: withKey(
+      encodePng({ width: 5, height: 3, channels: 1, data: bytes(15).map((x) => x & 3) }),
+      [2],
+    ),
   });
   out.push({
     name: "palette.png",
