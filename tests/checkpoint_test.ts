@@ -142,3 +142,23 @@ Deno.test("state.json is validated: types, integer ranges, clear errors", async 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("loadCheckpoint reads a complete DIR.tmp-* when two crashes left nothing else", async () => {
+  await setupBackend("cpu");
+  const root = await Deno.makeTempDir({ prefix: "coca_ckpt_" });
+  try {
+    const dir = `${root}/checkpoint`;
+    await writeCheckpoint(`${dir}.tmp-0000beef`); // no marker: incomplete, never read
+    await assert.rejects(() => loadCheckpoint(dir, { modelOnly: true }), /found nothing there/);
+    await Deno.writeTextFile(
+      `${dir}.tmp-0000beef/${CHECKPOINT_FILES.state}`,
+      JSON.stringify(STATE),
+    );
+    await Deno.writeTextFile(`${dir}.tmp-0000beef/${COMPLETE_MARKER}`, "{}");
+    const loaded = await loadCheckpoint(dir, { modelOnly: true });
+    assert.equal(loaded.dir, `${dir}.tmp-0000beef`);
+    loaded.model.dispose();
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -67,12 +67,15 @@ async function exists(path: string): Promise<boolean> {
 
 /**
  * The folder to read for checkpoint `dir`: `dir` itself when it holds `file`, else `DIR.old`
- * (left by a crash during {@linkcode saveCheckpoint}'s swap) when that does, else undefined.
+ * (left by a crash during {@linkcode saveCheckpoint}'s swap) when that does, else the newest
+ * complete `DIR.tmp-*` ({@linkcode newestCompleteCheckpoint}), else undefined.
  */
 async function checkpointAt(dir: string, file: string): Promise<string | undefined> {
   if (await exists(`${dir}/${file}`)) return dir;
   if (await exists(`${dir}.old/${file}`)) return `${dir}.old`;
-  return undefined;
+  // Two crashes in a row can leave only complete DIR.tmp-* folders (see saveCheckpoint).
+  const newest = await newestCompleteCheckpoint(dir);
+  return newest !== undefined && await exists(`${newest}/${file}`) ? newest : undefined;
 }
 
 function varNames(model: CoCa): Map<tf.Variable, string> {
@@ -100,9 +103,12 @@ const crashCounts = new Map<string, number>();
 function crashPoint(phase: (typeof CRASH_PHASES)[number]): void {
   let spec: string | undefined;
   try {
+    // Never prompt: without --allow-env the hook is simply off.
+    const env = { name: "env", variable: "COCA_CRASH_AT" } as const;
+    if (Deno.permissions.querySync(env).state !== "granted") return;
     spec = Deno.env.get("COCA_CRASH_AT");
   } catch {
-    return; // no --allow-env: the hook is off
+    return;
   }
   if (!spec) return;
   const [want, n] = spec.split(":");
