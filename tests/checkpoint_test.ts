@@ -133,6 +133,10 @@ Deno.test("state.json is validated: types, integer ranges, clear errors", async 
       await writeFakeResumable(dir, state);
       await assert.rejects(() => readCheckpoint(dir), error);
     }
+    // A torn state.json is reported, not taken for "no checkpoint".
+    await writeFakeResumable(`${root}/torn`, STATE, false);
+    await Deno.writeTextFile(`${root}/torn/${CHECKPOINT_FILES.state}`, '{"step": 3, "ep');
+    await assert.rejects(() => readCheckpoint(`${root}/torn`), /cannot read state\.json/);
     assert.throws(
       () => validateTrainState({ ...STATE, backend: 3 }, "s"),
       /backend to be a string/,

@@ -180,7 +180,7 @@ async function completeStep(path: string, legacyOk: boolean): Promise<number | u
     const step = JSON.parse(await Deno.readTextFile(`${path}/${CHECKPOINT_FILES.state}`)).step;
     return typeof step === "number" && Number.isFinite(step) ? step : -1;
   } catch {
-    return marker === undefined ? undefined : -1;
+    return -1; // complete but unreadable: chosen only when nothing else is, then reported
   }
 }
 
