@@ -94,6 +94,14 @@ Deno.test("caption CLI: clear errors for a missing checkpoint, a bad image and b
     assert.equal(c.code, 2);
     assert.match(c.err, new RegExp(`cannot read image ${gone}`));
 
+    // A device is refused before any read (Deno.readFile of /dev/zero never returned).
+    const zero = await caption("--checkpoint", dir, "/dev/zero");
+    assert.equal(zero.code, 2);
+    assert.match(
+      zero.err,
+      /cannot read image \/dev\/zero: expected a regular image file, found a character device/,
+    );
+
     const d = await caption("--checkpoint", dir, "--top-p", "1.5", IMAGES[0]);
     assert.equal(d.code, 2);
     assert.match(d.err, /expected topP in \(0, 1\], found 1.5/);

@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { BACKEND_CHOICES, setupBackend } from "../backends/setup.ts";
 import type { CoCa } from "../model/coca.ts";
 import { loadCheckpoint } from "../train/checkpoint.ts";
-import { decodeImage, toModelImage } from "../data/image.ts";
+import { decodeImage, readImageFile, toModelImage } from "../data/image.ts";
 import {
   DECODE_STRATEGIES,
   type DecodeStrategy,
@@ -80,7 +80,7 @@ export async function loadCaptionCheckpoint(dir: string): Promise<CaptionCheckpo
 async function readImage(path: string, size: number): Promise<Float32Array> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = await readImageFile(path);
   } catch (e) {
     throw new CaptionCliError(`cannot read image ${path}: ${(e as Error).message}`);
   }

@@ -24,10 +24,8 @@
 
 import { decode as decodePngRaw } from "fast-png";
 import { decode as decodeJpegRaw } from "jpeg-js";
-// fflate is fast-png's own inflater (same version as in deno.lock); imported inline because it is
-// not in deno.json's import map.
-// deno-lint-ignore no-import-prefix
-import { Unzlib } from "npm:fflate@0.8.3";
+// fflate is fast-png's own inflater (the same version).
+import { Unzlib } from "fflate";
 import { positiveInt } from "../util/validate.ts";
 
 /** An 8-bit RGBA image, row-major, `width * height * 4` bytes. */
