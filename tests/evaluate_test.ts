@@ -466,6 +466,40 @@ Deno.test("CLI: evaluates a checkpoint folder and ends with one JSON line", asyn
   }
 });
 
+Deno.test("CLI: loads the data at the model's image size, not the dataset's default", async () => {
+  const { tokenizer, modelConfig } = tinySetup();
+  const dir = await Deno.makeTempDir({ prefix: "coca_eval_size_" });
+  try {
+    const model = buildModel(modelConfig, 1);
+    await saveWeights(model, `${dir}/weights.safetensors`);
+    model.dispose();
+    await Deno.writeTextFile(`${dir}/tokenizer.json`, JSON.stringify(tokenizer));
+    // No data.imageSize: shapes defaults to 32 px, the model takes 16 px (it failed with
+    // "expected images of shape (b, 3, 16, 16), found [..,3,32,32]").
+    const { imageSize: _, ...data } = TINY_DATA;
+    assert.equal(modelConfig.vit.imageSize, 16);
+    await Deno.writeTextFile(
+      `${dir}/config.json`,
+      JSON.stringify({ model: modelConfig, data, textLength: TEXT_LENGTH, steps: 0 }),
+    );
+    const r = await runCli([
+      "--checkpoint",
+      dir,
+      "--json",
+      "--backend",
+      "cpu",
+      "--max-examples",
+      "3",
+      "--no-captions",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const json = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    assert.equal(json.splits[0].examples, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("CLI: a missing checkpoint is a clear error with exit status 2", async () => {
   const missing = `${await Deno.makeTempDir()}/nope`;
   const r = await runCli(["--checkpoint", missing, "--backend", "cpu"]);

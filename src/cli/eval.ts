@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import type * as tf from "@tensorflow/tfjs";
 import { BACKEND_CHOICES, setupBackend } from "../backends/setup.ts";
 import type { CoCa } from "../model/coca.ts";
+import { modelImageSide } from "../model/config.ts";
 import { loadCheckpoint, readCheckpointConfig } from "../train/checkpoint.ts";
 import { loadDataset } from "../data/load.ts";
 import { type CaptionGenerator, evaluate, formatReport } from "../eval/evaluate.ts";
@@ -110,7 +111,8 @@ try {
 }
 const { config, model, tokenizer } = loaded;
 try {
-  const { dataset } = await loadDataset(config.data);
+  // The data at the model's image size, as the trainer loads it.
+  const { dataset } = await loadDataset(config.data, modelImageSide(config.model.vit));
   let generate: CaptionGenerator | undefined;
   let captionsNote = "";
   if (values["no-captions"]) captionsNote = "disabled with --no-captions";

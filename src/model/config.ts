@@ -230,3 +230,17 @@ export function resolveCoCaConfig(cfg: CoCaConfig): ResolvedCoCaConfig {
   }
   return parseConfig(CoCaConfigSchema, cfg, { what: "the CoCa config" });
 }
+
+/**
+ * The side of the square images a ViT config expects (the height of `[height, width]`): what a
+ * dataset must be loaded at for this model.
+ *
+ * @example
+ * ```ts
+ * import { modelImageSide } from "./config.ts";
+ * console.log(modelImageSide({ imageSize: [24, 40], patchSize: 8, dim: 48, depth: 1, heads: 2, mlpDim: 64 })); // 24
+ * ```
+ */
+export function modelImageSide(vit: ViTConfig): number {
+  return Array.isArray(vit.imageSize) ? vit.imageSize[0] : vit.imageSize;
+}

@@ -29,7 +29,7 @@ import { z } from "zod";
 import type { AdamW, AdamWState } from "./optimizer.ts";
 import type { TrainConfig } from "./config.ts";
 import { loadWeights, weightsToBytes } from "../weights/io.ts";
-import { parseSafetensors, type RawTensor, serializeSafetensors } from "../weights/safetensors.ts";
+import { type RawTensor, readSafetensors, serializeSafetensors } from "../weights/safetensors.ts";
 
 /** Where the run is: restored exactly by `--resume`. */
 export interface TrainState {
@@ -400,7 +400,7 @@ export async function loadOptimizerState(
   model: CoCa,
   optimizer: AdamW,
 ): Promise<number> {
-  const st = parseSafetensors(await Deno.readFile(path));
+  const st = await readSafetensors(path);
   const names = varNames(model);
   const state: AdamWState = { step: Number(st.metadata.step), m: [], v: [] };
   optimizer.vars.forEach((v, i) => {

@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { CoCa } from "../model/coca.ts";
 import type { SimpleViT } from "../model/vit.ts";
+import { modelImageSide } from "../model/config.ts";
 import { setupBackend } from "../backends/setup.ts";
 import { AdamW } from "./optimizer.ts";
 import { trainStep } from "./step.ts";
@@ -201,10 +202,7 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     );
   }
   await Deno.mkdir(config.outDir, { recursive: true });
-  const imageSize = Array.isArray(config.model.vit.imageSize)
-    ? config.model.vit.imageSize[0]
-    : config.model.vit.imageSize;
-  const { dataset } = await loadDataset(config.data, imageSize);
+  const { dataset } = await loadDataset(config.data, modelImageSide(config.model.vit));
   const train = dataset.splits.train;
   if (train.length < config.batchSize) {
     throw new RangeError(
