@@ -424,18 +424,24 @@ async function runCli(args: string[]): Promise<{ code: number; stdout: string; s
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-Deno.test("CLI: evaluates a checkpoint folder and ends with one JSON line", async () => {
+/** A checkpoint folder with the tiny model (seed 1), its tokenizer and `data` as its data config. */
+async function tinyCheckpoint(data: Record<string, unknown>): Promise<string> {
   const { tokenizer, modelConfig } = tinySetup();
   const dir = await Deno.makeTempDir({ prefix: "coca_eval_" });
+  const model = buildModel(modelConfig, 1);
+  await saveWeights(model, `${dir}/weights.safetensors`);
+  model.dispose();
+  await Deno.writeTextFile(`${dir}/tokenizer.json`, JSON.stringify(tokenizer));
+  await Deno.writeTextFile(
+    `${dir}/config.json`,
+    JSON.stringify({ model: modelConfig, data, textLength: TEXT_LENGTH, steps: 0 }),
+  );
+  return dir;
+}
+
+Deno.test("CLI: evaluates a checkpoint folder and ends with one JSON line", async () => {
+  const dir = await tinyCheckpoint(TINY_DATA);
   try {
-    const model = buildModel(modelConfig, 1);
-    await saveWeights(model, `${dir}/weights.safetensors`);
-    model.dispose();
-    await Deno.writeTextFile(`${dir}/tokenizer.json`, JSON.stringify(tokenizer));
-    await Deno.writeTextFile(
-      `${dir}/config.json`,
-      JSON.stringify({ model: modelConfig, data: TINY_DATA, textLength: TEXT_LENGTH, steps: 0 }),
-    );
     const r = await runCli([
       "--checkpoint",
       dir,
@@ -467,21 +473,12 @@ Deno.test("CLI: evaluates a checkpoint folder and ends with one JSON line", asyn
 });
 
 Deno.test("CLI: loads the data at the model's image size, not the dataset's default", async () => {
-  const { tokenizer, modelConfig } = tinySetup();
-  const dir = await Deno.makeTempDir({ prefix: "coca_eval_size_" });
+  // No data.imageSize: shapes defaults to 32 px, the model takes 16 px (it failed with
+  // "expected images of shape (b, 3, 16, 16), found [..,3,32,32]").
+  const { imageSize: _, ...data } = TINY_DATA;
+  assert.equal(tinySetup().modelConfig.vit.imageSize, 16);
+  const dir = await tinyCheckpoint(data);
   try {
-    const model = buildModel(modelConfig, 1);
-    await saveWeights(model, `${dir}/weights.safetensors`);
-    model.dispose();
-    await Deno.writeTextFile(`${dir}/tokenizer.json`, JSON.stringify(tokenizer));
-    // No data.imageSize: shapes defaults to 32 px, the model takes 16 px (it failed with
-    // "expected images of shape (b, 3, 16, 16), found [..,3,32,32]").
-    const { imageSize: _, ...data } = TINY_DATA;
-    assert.equal(modelConfig.vit.imageSize, 16);
-    await Deno.writeTextFile(
-      `${dir}/config.json`,
-      JSON.stringify({ model: modelConfig, data, textLength: TEXT_LENGTH, steps: 0 }),
-    );
     const r = await runCli([
       "--checkpoint",
       dir,

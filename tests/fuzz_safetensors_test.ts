@@ -11,6 +11,7 @@ import { setupBackend } from "../src/backends/setup.ts";
 import { mulberry32, pick, type RandFn, randInt } from "../src/util/rng.ts";
 import { stateDictFromBytes } from "../src/weights/io.ts";
 import {
+  DTYPE_BYTES,
   parseSafetensors,
   type RawTensor,
   SAFETENSORS_DTYPES,
@@ -26,16 +27,7 @@ const FILE = "fuzz.safetensors";
 /** No single case may take longer (a parse of a few MB takes milliseconds). */
 const CASE_MS = 2000;
 
-const SIZE: Record<RawTensor["dtype"], number> = {
-  F32: 4,
-  I32: 4,
-  I64: 8,
-  F16: 2,
-  BF16: 2,
-  F64: 8,
-  U8: 1,
-  BOOL: 1,
-};
+const SIZE = DTYPE_BYTES;
 
 /** A small valid file: 1..5 tensors of random dtypes and shapes (zero-size dims included). */
 function synthetic(rand: RandFn): Uint8Array {

@@ -20,7 +20,8 @@ export interface SafeTensors {
   metadata: Record<string, string>;
 }
 
-const BYTES: Record<RawTensor["dtype"], number> = {
+/** Bytes per element of each dtype. */
+export const DTYPE_BYTES: Readonly<Record<RawTensor["dtype"], number>> = {
   F32: 4,
   I32: 4,
   I64: 8,
@@ -33,7 +34,7 @@ const BYTES: Record<RawTensor["dtype"], number> = {
 
 /** The dtypes a safetensors file may hold here, with their sizes in bytes. */
 export const SAFETENSORS_DTYPES: readonly RawTensor["dtype"][] = Object.keys(
-  BYTES,
+  DTYPE_BYTES,
 ) as RawTensor["dtype"][];
 
 /** The float dtypes: the only ones that may be loaded into float weights. */
@@ -227,7 +228,7 @@ export function parseSafetensors(bytes: Uint8Array, file?: string): SafeTensors 
       );
     }
     const dtype = e.dtype;
-    if (typeof dtype !== "string" || !Object.hasOwn(BYTES, dtype)) {
+    if (typeof dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, dtype)) {
       fail(
         `expected a dtype among ${SAFETENSORS_DTYPES.join(", ")}, found ${describe(dtype)}`,
         name,
@@ -250,7 +251,7 @@ export function parseSafetensors(bytes: Uint8Array, file?: string): SafeTensors 
     if (end < start) {
       fail(`expected data_offsets [start, end] with start <= end, found [${start}, ${end}]`, name);
     }
-    const size = BYTES[dtype as RawTensor["dtype"]];
+    const size = DTYPE_BYTES[dtype as RawTensor["dtype"]];
     let want = size;
     for (const d of shape as number[]) want *= d;
     if (!Number.isSafeInteger(want)) {
