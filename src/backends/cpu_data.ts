@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import type * as tf from "../deps/tf.ts";
 
 /** The part of tfjs's MathBackendCPU that custom kernels use. */
 export interface CpuBackend {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import { cpuOutput, cpuValues } from "./cpu_data.ts";
 
 type Values = Float32Array | Int32Array;

@@ -39,7 +39,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 
 /** The `kernel/backend` pairs already fixed. */
 const fixed = new Set<string>();

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 
 /** One kernel dispatch seen by {@linkcode recordKernelCalls}. */
 export interface KernelCall {

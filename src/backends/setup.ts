@@ -11,9 +11,10 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
-import { WebGPUBackend } from "@tensorflow/tfjs-backend-webgpu";
-import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import * as tf from "../deps/tf.ts";
+import { WebGPUBackend } from "../deps/tfjs_webgpu.ts";
+import { npmPackageUrl } from "../deps/npm_files.ts";
+import { setWasmPaths } from "../deps/tfjs_wasm.ts";
 import { registerHostKernels } from "./host_kernels.ts";
 import { registerBlasBackend } from "./blas/backend.ts";
 import { registerAdamWKernel } from "./blas/adamw_kernel.ts";
@@ -133,14 +134,9 @@ export function registerGuardedWebGPU(): void {
   tf.registerBackend("webgpu", createWebGPUBackend, 3);
 }
 
-/** The folder of tfjs-backend-wasm's `.wasm` files inside node_modules, as a URL ending in "/". */
+/** The folder of tfjs-backend-wasm's `.wasm` files (its `dist/`), as a URL ending in "/". */
 export function wasmFilesUrl(): string {
-  // The package's main entry lives in dist/; its .wasm files sit beside it.
-  const entry = import.meta.resolve("@tensorflow/tfjs-backend-wasm");
-  if (entry.startsWith("file:")) return new URL("./", entry).href;
-  // npm: specifiers resolve to a virtual URL; use the project's node_modules.
-  const root = new URL("../../node_modules/@tensorflow/tfjs-backend-wasm/dist/", import.meta.url);
-  return root.href;
+  return new URL("dist/", npmPackageUrl("@tensorflow/tfjs-backend-wasm")).href;
 }
 
 function register(): void {

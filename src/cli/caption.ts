@@ -10,7 +10,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import { BACKEND_CHOICES, setupBackend } from "../backends/setup.ts";
 import type { CoCa } from "../model/coca.ts";
 import { loadCheckpoint } from "../train/checkpoint.ts";

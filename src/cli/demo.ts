@@ -8,7 +8,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import { resolveTrainConfig, type TrainConfigInput } from "../train/config.ts";
 import { train } from "../train/trainer.ts";
 import { evaluate, type SplitReport } from "../eval/evaluate.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import type * as tf from "@tensorflow/tfjs";
+import type * as tf from "../deps/tf.ts";
 import { BACKEND_CHOICES, setupBackend } from "../backends/setup.ts";
 import type { CoCa } from "../model/coca.ts";
 import { modelImageSide } from "../model/config.ts";

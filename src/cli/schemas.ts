@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../deps/zod.ts";
 import { TrainConfigSchema } from "../train/config.ts";
 import { ModelConfigSchema } from "../model/config.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../deps/zod.ts";
 import { num, type SameType } from "../schema/format.ts";
 import { EMOJI_VENDORS, type EmojiConfig } from "./emoji.ts";
 import type { ShapesConfig } from "./shapes.ts";

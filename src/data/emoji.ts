@@ -26,6 +26,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { npmPackageUrl, type PinnedPackage } from "../deps/npm_files.ts";
 import { decodeImage, toModelImage } from "./image.ts";
 import { mulberry32, shuffleInPlace } from "../util/rng.ts";
 import type { Dataset, Example, SplitName } from "./types.ts";
@@ -94,23 +95,8 @@ interface Joined {
   order: number;
 }
 
-function packageDir(name: string): string {
-  let url: string;
-  try {
-    url = import.meta.resolve(`${name}/package.json`);
-  } catch (e) {
-    throw new Deno.errors.NotFound(
-      `expected npm package ${name} (pinned in deno.json; run \`deno install\`), found an ` +
-        `unresolvable specifier: ${(e as Error).message}`,
-    );
-  }
-  if (!url.startsWith("file:")) {
-    throw new Deno.errors.NotFound(
-      `expected ${name} to resolve to a file in node_modules (nodeModulesDir "auto"), found ${url}`,
-    );
-  }
-  const file = fileURLToPath(url);
-  return file.slice(0, file.lastIndexOf("/"));
+function packageDir(name: PinnedPackage): string {
+  return fileURLToPath(npmPackageUrl(name)).replace(/\/$/, "");
 }
 
 async function readJson<T>(path: string): Promise<T> {

@@ -22,10 +22,10 @@
  * @module
  */
 
-import { decode as decodePngRaw } from "fast-png";
-import { decode as decodeJpegRaw } from "jpeg-js";
+import { decode as decodePngRaw } from "../deps/fast_png.ts";
+import { decode as decodeJpegRaw } from "../deps/jpeg_js.ts";
 // fflate is fast-png's own inflater (the same version).
-import { Unzlib } from "fflate";
+import { Unzlib } from "../deps/fflate.ts";
 import { positiveInt } from "../util/validate.ts";
 
 /** An 8-bit RGBA image, row-major, `width * height * 4` bytes. */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import type { Example } from "./types.ts";
 import type { EncodeBatchOptions, EncodedBatch } from "../text/tokenizer.ts";
 

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
 import { captionText } from "../text/caption.ts";
 import { bleu4, ciderD, exactMatch } from "./metrics.ts";

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import { hostIds, shiftIds } from "../model/host_ids.ts";
 import { toTensors } from "../data/tensors.ts";
 import type { Example } from "../data/types.ts";

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import { chanceRecallAtK, recallAtKRelevant, type ScoreMatrix } from "./recall.ts";
 import type { RetrievalReport, RetrievalScores } from "./types.ts";
 import type { SplitIndex } from "./index.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import type * as tf from "../deps/tf.ts";
 import type { CoCaLoss } from "../model/coca.ts";
 
 /**

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import type { CoCa } from "../model/coca.ts";
 import type { KeyValue } from "../nn/blocks.ts";
 import { idsTensor } from "../model/host_ids.ts";

@@ -11,12 +11,12 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import type { CoCa, ImageInput } from "../model/coca.ts";
 import { type CaptionDecoder, createCaptionDecoder } from "./decoder.ts";
 import { Rng } from "../util/rng.ts";
 import { positiveInt } from "../util/validate.ts";
-import { z } from "zod";
+import { z } from "../deps/zod.ts";
 import { num, parseConfig, type SameType } from "../schema/format.ts";
 
 /** How the next token is chosen. */

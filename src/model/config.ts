@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../deps/zod.ts";
 import { num, parseConfig, type SameType } from "../schema/format.ts";
 
 const size = (

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import { type ResolvedViTConfig, resolveViTConfig, type ViTConfig } from "./config.ts";
 import { ParamStore } from "../nn/params.ts";
 import { LayerNorm, Linear } from "../nn/layers.ts";

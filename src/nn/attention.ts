@@ -4,7 +4,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 
 /** The most negative finite float32: what the reference writes into masked scores. */
 export const MASK_VALUE = -3.4028234663852886e38;

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import type { ParamStore } from "./params.ts";
 import { LayerNorm, Linear } from "./layers.ts";
 import { causalBias, multiQueryAttention, splitHeads } from "./attention.ts";

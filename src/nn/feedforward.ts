@@ -3,7 +3,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 
 /**
  * GELU in its exact erf form: `0.5 x (1 + erf(x / √2))`.

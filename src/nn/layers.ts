@@ -4,7 +4,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import type { ParamStore } from "./params.ts";
 import { layerNorm } from "../ops/layer_norm.ts";
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 
 /**
  * `invFreq[i] = 10000^(-2i/dimHead)` for `i < dimHead/2`, in float32.

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import { ADAMW_KERNEL, type AdamWAttrs } from "../backends/blas/adamw_kernel.ts";
 import { cpuValues } from "../backends/cpu_data.ts";
 

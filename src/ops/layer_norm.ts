@@ -4,7 +4,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 
 /**
  * `(x - mean) / sqrt(var + eps) * scale + shift` over the last axis.

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 
 /**
  * Per-row `-log softmax(logits)[label]` `(N)` for `logits (N, V)` and int32 `labels (N)`.

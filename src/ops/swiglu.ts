@@ -5,7 +5,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 
 /**
  * SwiGLU: split the last axis into `[x, gate]` and return `silu(gate) * x`.

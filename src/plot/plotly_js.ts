@@ -7,10 +7,10 @@
 
 import { Buffer } from "node:buffer";
 import { gzipSync } from "node:zlib";
-import plotlyPackage from "plotly.js-dist-min/package.json" with { type: "json" };
+import { npmPackageUrl, PINNED_FILES } from "../deps/npm_files.ts";
 
-/** Version of the bundled plotly.js (from its `package.json`). */
-export const PLOTLY_VERSION: string = plotlyPackage.version;
+/** Version of the bundled plotly.js (the pinned `plotly.js-dist-min`). */
+export const PLOTLY_VERSION: string = PINNED_FILES["plotly.js-dist-min"];
 
 let raw: string | undefined;
 let cached: string | undefined;
@@ -18,7 +18,7 @@ let compressed: string | undefined;
 
 function rawPlotlySource(): string {
   if (raw === undefined) {
-    const url = new URL(import.meta.resolve("plotly.js-dist-min/plotly.min.js"));
+    const url = new URL("plotly.min.js", npmPackageUrl("plotly.js-dist-min"));
     try {
       raw = Deno.readTextFileSync(url);
     } catch (error) {

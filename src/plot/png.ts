@@ -4,7 +4,7 @@
  * @module
  */
 
-import { encode } from "fast-png";
+import { encode } from "../deps/fast_png.ts";
 import type { Rgb8 } from "./image.ts";
 
 /**

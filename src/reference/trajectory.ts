@@ -10,7 +10,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import { AdamW } from "../train/optimizer.ts";
 import { trainStep } from "../train/step.ts";
 import type { SafeTensors } from "../weights/safetensors.ts";

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../deps/zod.ts";
 
 /**
  * `true` when `A` and `B` accept each other's values and have the same keys: a compile-time

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "../deps/zod.ts";
 import { num, parseConfig, type SameType } from "../schema/format.ts";
 import { isJsonValue, isPlainObject, type JsonObject, type JsonValue } from "./json.ts";
 import { splitPath } from "./path.ts";

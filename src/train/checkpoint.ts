@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import type * as tf from "../deps/tf.ts";
 import { CoCa } from "../model/coca.ts";
 import { type CoCaConfig, ModelConfigSchema, type ViTConfig } from "../model/config.ts";
 import { SimpleViT } from "../model/vit.ts";
@@ -25,7 +25,7 @@ import { isPlainObject } from "../util/json.ts";
 import type { DataConfig } from "../data/load.ts";
 import { DataConfigSchema } from "../data/config.ts";
 import { num, parseConfig } from "../schema/format.ts";
-import { z } from "zod";
+import { z } from "../deps/zod.ts";
 import type { AdamW, AdamWState } from "./optimizer.ts";
 import type { TrainConfig } from "./config.ts";
 import { loadWeights, weightsToBytes } from "../weights/io.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { z } from "../deps/zod.ts";
 import {
   type CoCaConfig,
   CoCaConfigSchema,

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import type { CoCa, ImageInput } from "../model/coca.ts";
 import { type AdamW, clipByGlobalNorm } from "./optimizer.ts";
 import { hasFusedAdamW, hostGlobalNorm } from "../ops/adamw.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 import type { CoCa } from "../model/coca.ts";
 import type { SimpleViT } from "../model/vit.ts";
 import { modelImageSide } from "../model/config.ts";

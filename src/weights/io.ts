@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import type * as tf from "../deps/tf.ts";
 import type { CoCa, LoadReport } from "../model/coca.ts";
 import {
   FLOAT_DTYPES,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../deps/tf.ts";
 
 /** A tensor as plain data: what a safetensors file holds. */
 export interface RawTensor {

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
 
 /** The kernel's name. */

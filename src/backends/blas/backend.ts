@@ -6,7 +6,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../../deps/tf.ts";
 import { loadOpenBlas, type OpenBlas, type OpenBlasBuild } from "./openblas.ts";
 import { makeBatchMatMul, makeFusedMatMul } from "./matmul.ts";
 import { fastKernels } from "./fast_kernels.ts";

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import type * as tf from "../../deps/tf.ts";
 
 /** Binary operations implemented here. */
 export type BinaryOp = "add" | "sub" | "mul" | "div" | "max" | "min" | "sqdiff";

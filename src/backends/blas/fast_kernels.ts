@@ -3,7 +3,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../../deps/tf.ts";
 import { BINARY_KERNELS, makeBinaryKernel } from "./fast_binary.ts";
 import { makeReduceKernel, type ReduceOp } from "./fast_reduce.ts";
 import { makeSoftmaxKernel } from "./fast_softmax.ts";

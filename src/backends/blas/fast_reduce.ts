@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import type * as tf from "../../deps/tf.ts";
 
 /** Reductions implemented here. */
 export type ReduceOp = "sum" | "mean" | "max" | "min";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import type * as tf from "../../deps/tf.ts";
 
 /**
  * Softmax over rows of length `n` of `x` into a new Float32Array (row maximum subtracted first).

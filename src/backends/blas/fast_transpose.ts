@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import type * as tf from "../../deps/tf.ts";
 
 type Typed = Float32Array | Int32Array | Uint8Array;
 

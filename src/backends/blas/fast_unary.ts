@@ -9,7 +9,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../../deps/tf.ts";
 
 /** Unary operations implemented here. */
 export type UnaryOp =

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
 
 /** Mean and `1 / sqrt(biased variance + eps)` of `xv[o .. o+d)`. */

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "../../deps/tf.ts";
 import type { OpenBlas } from "./openblas.ts";
 
 type CpuBackend = tf.MathBackendCPU;
