@@ -394,3 +394,38 @@ Deno.test("loading a non-float dtype (I64, I32, U8, BOOL) into float weights is 
     await Deno.remove(path);
   }
 });
+
+Deno.test("toTensor: I64 values outside the int32 range are an error naming the tensor, never wrapped", () => {
+  const i64 = (values: readonly bigint[]): RawTensor => {
+    const data = new Uint8Array(values.length * 8);
+    const dv = new DataView(data.buffer);
+    values.forEach((v, i) => dv.setBigInt64(8 * i, v, true));
+    return { dtype: "I64", shape: [values.length], data };
+  };
+  // The ends of the int32 range load exactly.
+  const ok = toTensor(i64([-(2n ** 31n), 0n, 2n ** 31n - 1n]), { tensor: "ids" });
+  assert.equal(ok.dtype, "int32");
+  assert.deepEqual([...ok.dataSync()], [-(2 ** 31), 0, 2 ** 31 - 1]);
+  ok.dispose();
+  const where = { file: "ids.safetensors", tensor: "input.text" };
+  for (const [bad, at] of [[2n ** 31n, 1], [-(2n ** 31n) - 1n, 1], [2n ** 40n + 5n, 1]] as const) {
+    // 2^40 + 5 wrapped to 5 before.
+    assert.throws(() => toTensor(i64([7n, bad, 3n]), where), (e) => {
+      assert.ok(e instanceof SafetensorsError, String(e));
+      assert.equal(
+        e.message,
+        `ids.safetensors: tensor "input.text": expected I64 values in the int32 range ` +
+          `[-2147483648, 2147483647] (tfjs has no 64-bit integers), found ${bad} at index ${at}`,
+      );
+      return true;
+    });
+  }
+  // I32 and U8 always fit; BOOL bytes must be 0 or 1.
+  const u8 = toTensor({ dtype: "U8", shape: [2], data: Uint8Array.of(0, 255) });
+  assert.deepEqual([...u8.dataSync()], [0, 255]);
+  u8.dispose();
+  assert.throws(
+    () => toTensor({ dtype: "BOOL", shape: [3], data: Uint8Array.of(1, 0, 2) }, where),
+    /^SafetensorsError: ids.safetensors: tensor "input.text": expected BOOL values 0 or 1, found 2 at index 2$/,
+  );
+});

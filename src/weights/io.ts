@@ -68,7 +68,9 @@ export function stateDictFromBytes(
       );
     }
   }
-  return new Map(chosen.map(([k, raw]) => [k.slice(prefix.length), toTensor(raw)]));
+  return new Map(
+    chosen.map(([k, raw]) => [k.slice(prefix.length), toTensor(raw, { file, tensor: k })]),
+  );
 }
 
 /**

@@ -378,17 +378,27 @@ function f16ToF32(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
+/** The range of int32, the only integer dtype of tfjs: integer tensors must fit it. */
+export const INT32_RANGE: readonly [number, number] = [-(2 ** 31), 2 ** 31 - 1];
+
 /**
- * A raw tensor as a tfjs tensor: floats become float32, integers int32.
+ * A raw tensor as a tfjs tensor: floats become float32, integers int32. tfjs has no 64-bit
+ * integers, so an I64 value outside {@linkcode INT32_RANGE} is an error (never wrapped), and a
+ * BOOL byte must be 0 or 1.
  *
+ * @param where the file and tensor the data came from, named in errors.
+ * @throws {SafetensorsError} naming the file and tensor, the expected range and the value found.
  * @example
  * ```ts
  * import { parseSafetensors, toTensor } from "./safetensors.ts";
  * const st = parseSafetensors(await Deno.readFile("tests/fixtures/coca_tiny_a.safetensors"));
- * console.log(toTensor(st.tensors.get("input.text")!).dtype); // "int32"
+ * console.log(toTensor(st.tensors.get("input.text")!, { tensor: "input.text" }).dtype); // "int32"
  * ```
  */
-export function toTensor(raw: RawTensor): tf.Tensor {
+export function toTensor(
+  raw: RawTensor,
+  where: { file?: string; tensor?: string } = {},
+): tf.Tensor {
   const n = raw.shape.reduce((a, b) => a * b, 1);
   const buf = raw.data.buffer.slice(raw.data.byteOffset, raw.data.byteOffset + raw.data.byteLength);
   const dv = new DataView(buf);
@@ -401,7 +411,18 @@ export function toTensor(raw: RawTensor): tf.Tensor {
       return tf.tensor(Float32Array.from(new Float64Array(buf)), raw.shape, "float32");
     case "I64": {
       const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) out[i] = Number(dv.getBigInt64(i * 8, true));
+      const [lo, hi] = INT32_RANGE;
+      for (let i = 0; i < n; i++) {
+        const v = dv.getBigInt64(i * 8, true);
+        if (v < lo || v > hi) {
+          throw new SafetensorsError(
+            `expected I64 values in the int32 range [${lo}, ${hi}] (tfjs has no 64-bit ` +
+              `integers), found ${v} at index ${i}`,
+            where,
+          );
+        }
+        out[i] = Number(v);
+      }
       return tf.tensor(out, raw.shape, "int32");
     }
     case "F16":
@@ -418,8 +439,17 @@ export function toTensor(raw: RawTensor): tf.Tensor {
       }
       return tf.tensor(out, raw.shape, "float32");
     }
+    case "BOOL": {
+      const i = raw.data.findIndex((b) => b > 1);
+      if (i >= 0) {
+        throw new SafetensorsError(
+          `expected BOOL values 0 or 1, found ${raw.data[i]} at index ${i}`,
+          where,
+        );
+      }
+      return tf.tensor(Int32Array.from(raw.data), raw.shape, "int32");
+    }
     case "U8":
-    case "BOOL":
       return tf.tensor(Int32Array.from(raw.data), raw.shape, "int32");
   }
 }
