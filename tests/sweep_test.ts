@@ -8,6 +8,7 @@ import {
   groupBy,
   loadResults,
   loadSteps,
+  ResultsStore,
   runSweep,
   SweepMismatchError,
   type SweepProgress,
@@ -250,7 +251,8 @@ Deno.test("runSweep: records trials, steps, provenance and progress in SQLite", 
   }
 
   const db = new DatabaseSync(summary.dbPath, { readOnly: true });
-  assert.deepEqual({ ...db.prepare("PRAGMA journal_mode").get() }, { journal_mode: "wal" });
+  // WAL while the runner writes; a rollback journal again once it has closed the database.
+  assert.deepEqual({ ...db.prepare("PRAGMA journal_mode").get() }, { journal_mode: "delete" });
   const sweepRow = db.prepare("SELECT name, spec FROM sweeps").all() as {
     name: string;
     spec: string;
@@ -569,4 +571,30 @@ Deno.test("formatProgress / estimateEta: TTY line vs plain lines", () => {
     plain,
     "[lr] 5/12 done, 1 failed, 2 running, ETA 3m05s, elapsed 1m05s | FAILED c: exited 3\n",
   );
+});
+
+Deno.test("ResultsStore: WAL while open, one rollback-journal file after close", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "results.sqlite");
+    const store = ResultsStore.open(path);
+    const spec: SweepSpec = { name: "j", base: { x: 1 }, grid: { x: [1, 2] }, seeds: [0] };
+    store.syncSweep(spec, expandSweep(spec));
+    assert.deepEqual({ ...store.db.prepare("PRAGMA journal_mode").get() }, { journal_mode: "wal" });
+    store.close();
+    const bytes = await Deno.readFile(path);
+    // Header bytes 18 and 19: file format write/read versions, 1 = rollback journal, 2 = WAL.
+    assert.deepEqual([bytes[18], bytes[19]], [1, 1]);
+    for (const suffix of ["-wal", "-shm", "-journal"]) {
+      await assert.rejects(() => Deno.stat(path + suffix), Deno.errors.NotFound, suffix);
+    }
+    assert.equal(loadResults(path).length, 2);
+    // Reopened (a re-run into the same folder), written and closed again: still one file.
+    const again = ResultsStore.open(path);
+    again.resetFailed();
+    again.close();
+    assert.deepEqual([...(await Deno.readFile(path)).subarray(18, 20)], [1, 1]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

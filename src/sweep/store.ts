@@ -1,6 +1,7 @@
 /**
  * The embedded SQLite results database (`<outDir>/results.sqlite`, via `node:sqlite`) written by
- * the sweep runner. WAL mode; every state change is one transaction.
+ * the sweep runner. WAL mode while open (readers never wait for the writer); every state change
+ * is one transaction; back to a rollback journal on close, so a closed database is one file.
  *
  * Schema:
  *
@@ -148,8 +149,19 @@ export class ResultsStore {
     return new ResultsStore(db);
   }
 
-  /** Closes the connection. */
+  /**
+   * Closes the connection, first switching the database back to a rollback journal
+   * (`journal_mode = DELETE`: the WAL is checkpointed into the file and the `-wal` and `-shm`
+   * files are removed), so a closed database is the one file that gets committed or copied.
+   * When a reader still has it open past the busy timeout, it stays in WAL mode (still valid;
+   * the next close switches it).
+   */
   close(): void {
+    try {
+      this.db.exec("PRAGMA journal_mode = DELETE");
+    } catch {
+      // A concurrent reader holds the database: WAL stays, nothing is lost.
+    }
     this.db.close();
   }
 
