@@ -107,7 +107,7 @@ Deno.test("toModelImage normalises, composites, crops and resizes as documented"
   assert.deepEqual([k[3], k[16 + 3], k[32 + 3]], [-1, -1, 1]);
   // Centre crop of the 6x4 gradient keeps columns 1..4; stretch keeps all six.
   const gray = decodeImage(Deno.readFileSync(FIX + "gray_6x4.png"));
-  const crop = toRgbBytes(toModelImage(gray, 4), 4);
+  const crop = toRgbBytes(toModelImage(gray, 4, { fit: "crop" }), 4);
   assert.deepEqual([0, 1, 2, 3].map((x) => crop[x * 3]), [51, 102, 153, 204]);
   const stretch = toModelImage(gray, 3, { fit: "stretch" });
   // Area 6 -> 3 averages column pairs: (0+51)/2, (102+153)/2, (204+255)/2.
@@ -319,7 +319,7 @@ Deno.test("manifest: JSONL, CSV and folder forms load with disjoint splits", asy
   ]);
   const all = SPLIT_NAMES.flatMap((s) => csv.dataset.splits[s].map((e) => e.caption));
   assert.ok(all.includes("a red square, very small"));
-  assert.deepEqual(parseCsv('a,b\n"x\ny",2\n3,4').map((r) => r.line), [1, 2, 4]);
+  assert.deepEqual(parseCsv('a,b\n"x\ny",2\n3,4').records.map((r) => r.line), [1, 2, 4]);
 });
 
 Deno.test("manifest: fail mode names the manifest path and line of the first problem", async () => {

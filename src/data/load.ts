@@ -4,20 +4,52 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import type { Dataset } from "./types.ts";
 import { type ShapesConfig, shapesDataset } from "./shapes.ts";
 import { type EmojiConfig, emojiDataset } from "./emoji.ts";
-import { loadManifestDataset, type ManifestOptions } from "./manifest.ts";
+import { loadManifestDataset, type ManifestIssue, type ManifestOptions } from "./manifest.ts";
 import { type DataConfig, DataConfigSchema } from "./config.ts";
 import { parseConfig } from "../schema/format.ts";
 
 export type { DataConfig };
 
-/** A loaded dataset and how many manifest entries were skipped. */
+/** A loaded dataset and the manifest entries that were skipped. */
 export interface LoadedDataset {
+  /** The dataset. */
   dataset: Dataset;
   /** Manifest entries skipped with `onError: "skip"` (0 otherwise). */
   skipped: number;
+  /** The skipped manifest rows (file, line, reason), in line order; empty otherwise. */
+  skippedRows: ManifestIssue[];
+}
+
+/**
+ * Resolve a data config's relative file paths against a folder, normally the folder of the
+ * config file that names them: a manifest's `path`, and emoji's `googleDir`, `twitterDir` and
+ * `emojibaseDir`. Absolute paths are kept; other keys and other datasets are returned as is.
+ * The result's paths are absolute (a relative `baseDir` is taken from the working directory), so
+ * errors name the file actually read.
+ *
+ * @example
+ * ```ts
+ * import { resolveDataPaths } from "./load.ts";
+ * resolveDataPaths({ name: "manifest", path: "data/" }, "/home/me/configs");
+ * // { name: "manifest", path: "/home/me/configs/data" }
+ * ```
+ */
+export function resolveDataPaths(data: DataConfig, baseDir: string): DataConfig {
+  if (typeof data !== "object" || data === null) return data;
+  const at = (p: unknown) => typeof p === "string" && p !== "" ? resolve(baseDir, p) : p;
+  if (data.name === "manifest") return { ...data, path: at(data.path) as string };
+  if (data.name === "emoji") {
+    const out = { ...data };
+    for (const key of ["googleDir", "twitterDir", "emojibaseDir"] as const) {
+      if (out[key] !== undefined) out[key] = at(out[key]) as string;
+    }
+    return out;
+  }
+  return data;
 }
 
 /**
@@ -42,10 +74,10 @@ export async function loadDataset(config: DataConfig, imageSize?: number): Promi
   let loaded: LoadedDataset;
   switch (name) {
     case "shapes":
-      loaded = { dataset: shapesDataset(options as ShapesConfig), skipped: 0 };
+      loaded = { dataset: shapesDataset(options as ShapesConfig), skipped: 0, skippedRows: [] };
       break;
     case "emoji":
-      loaded = { dataset: await emojiDataset(options as EmojiConfig), skipped: 0 };
+      loaded = { dataset: await emojiDataset(options as EmojiConfig), skipped: 0, skippedRows: [] };
       break;
     case "manifest": {
       const { path, ...more } = options as { path?: unknown } & ManifestOptions;
@@ -55,7 +87,7 @@ export async function loadDataset(config: DataConfig, imageSize?: number): Promi
         );
       }
       const m = await loadManifestDataset(path, more);
-      loaded = { dataset: m.dataset, skipped: m.skipped };
+      loaded = { dataset: m.dataset, skipped: m.skipped, skippedRows: m.issues };
       break;
     }
     default:

@@ -4,8 +4,13 @@
  *   `{"image": "cats/1.png", "caption": "a cat", "split"?: "train", "label"?: "cat",
  *   "attributes"?: {"colour": "black"}}` (blank lines are ignored);
  * - a CSV file (`.csv`) with a header naming at least `image` and `caption` (optional `split`,
- *   `label`); fields may be double-quoted with `""` escapes;
+ *   `label`; other columns are ignored; each name at most once), parsed strictly by csv-parse
+ *   (RFC 4180): fields may be double-quoted with `""` escapes and may then span lines, every row
+ *   has as many fields as the header, and a quote that is never closed is an error at the line
+ *   where it opens;
  * - a folder holding image files plus `captions.jsonl` or `captions.csv` (tried in that order).
+ *
+ * A UTF-8 byte order mark at the start of either file is ignored.
  *
  * Image paths are relative to the manifest's folder (absolute paths are used as is). PNG and
  * JPEG are supported (see `src/data/image.ts` for resizing and the `[-1, 1]` normalisation).
@@ -32,6 +37,7 @@ import {
   toModelImage,
   type ToModelImageOptions,
 } from "./image.ts";
+import { CsvError, parse } from "../deps/csv_parse.ts";
 import { mulberry32, shuffleInPlace } from "../util/rng.ts";
 import { type Dataset, type Example, SPLIT_NAMES, type SplitName } from "./types.ts";
 import { positiveInt } from "../util/validate.ts";
@@ -60,8 +66,23 @@ export interface ManifestIssue {
   line: number;
   /** The image path as written in the manifest, when known. */
   image?: string;
-  /** Full message, starting with `path:line:`. */
+  /** What was expected and what was found, without the `path:line:` prefix. */
+  reason: string;
+  /** Full message: `path:line: reason`. */
   message: string;
+}
+
+/** Longest excerpt of a found value quoted in a message. */
+const CLIP = 80;
+
+function clip(text: string | undefined): string {
+  return text !== undefined && text.length > CLIP ? `${text.slice(0, CLIP)}…` : String(text);
+}
+
+function issueAt(path: string, line: number, reason: string, image?: string): ManifestIssue {
+  const issue: ManifestIssue = { path, line, reason, message: `${path}:${line}: ${reason}` };
+  if (image !== undefined) issue.image = image;
+  return issue;
 }
 
 /**
@@ -99,8 +120,10 @@ export interface LoadedManifest {
   dataset: Dataset;
   /** Number of rows dropped (always 0 with `onError: "fail"`). */
   skipped: number;
-  /** The problems behind the dropped rows. */
+  /** The dropped rows (file, line, reason), one per dropped row, in line order. */
   issues: ManifestIssue[];
+  /** The manifest file read (a folder's `captions.jsonl` or `captions.csv`). */
+  file: string;
 }
 
 interface Row {
@@ -119,19 +142,22 @@ function checkRow(
   line: number,
   obj: Record<string, unknown>,
 ): Parsed {
-  const issue = (message: string, image?: string): Parsed => ({
-    issue: { path, line, image, message: `${path}:${line}: ${message}` },
+  const issue = (reason: string, image?: string): Parsed => ({
+    issue: issueAt(path, line, reason, image),
   });
   if (typeof obj.image !== "string" || obj.image === "") {
-    return issue(`expected a non-empty string "image", found ${JSON.stringify(obj.image)}`);
+    return issue(`expected a non-empty string "image", found ${clip(JSON.stringify(obj.image))}`);
   }
   if (typeof obj.caption !== "string") {
-    return issue(`expected a string "caption", found ${JSON.stringify(obj.caption)}`, obj.image);
+    return issue(
+      `expected a string "caption", found ${clip(JSON.stringify(obj.caption))}`,
+      obj.image,
+    );
   }
   const split = obj.split === undefined || obj.split === "" ? undefined : obj.split;
   if (split !== undefined && !SPLIT_NAMES.includes(split as SplitName)) {
     return issue(
-      `expected split to be one of ${SPLIT_NAMES.join("/")}, found ${JSON.stringify(split)}`,
+      `expected split to be one of ${SPLIT_NAMES.join("/")}, found ${clip(JSON.stringify(split))}`,
       obj.image,
     );
   }
@@ -145,7 +171,7 @@ function checkRow(
       !Object.values(a).every((v) => typeof v === "string")
     ) {
       return issue(
-        `expected "attributes" to be an object of strings, found ${JSON.stringify(a)}`,
+        `expected "attributes" to be an object of strings, found ${clip(JSON.stringify(a))}`,
         obj.image,
       );
     }
@@ -154,9 +180,24 @@ function checkRow(
   return { row };
 }
 
+/** Split text into lines the way line numbers count them: `\r\n`, `\n` or a lone `\r`. */
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "\n" || (ch === "\r" && text[i + 1] !== "\n")) starts.push(i + 1);
+  }
+  return starts;
+}
+
+/** Drop one leading UTF-8 byte order mark (U+FEFF), as written by some spreadsheet programs. */
+function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 function parseJsonl(path: string, text: string): Parsed[] {
   const out: Parsed[] = [];
-  text.split(/\r?\n/).forEach((raw, i) => {
+  stripBom(text).split(/\r?\n/).forEach((raw, i) => {
     const line = i + 1;
     if (raw.trim() === "") return;
     let value: unknown;
@@ -164,24 +205,24 @@ function parseJsonl(path: string, text: string): Parsed[] {
       value = JSON.parse(raw);
     } catch (e) {
       out.push({
-        issue: {
+        issue: issueAt(
           path,
           line,
-          message: `${path}:${line}: expected a JSON object with string fields "image" and ` +
-            `"caption", found invalid JSON (${(e as Error).message})`,
-        },
+          `expected a JSON object with string fields "image" and "caption", ` +
+            `found invalid JSON (${(e as Error).message})`,
+        ),
       });
       return;
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       out.push({
-        issue: {
+        issue: issueAt(
           path,
           line,
-          message: `${path}:${line}: expected a JSON object, found ${
-            Array.isArray(value) ? "an array" : JSON.stringify(value)
+          `expected a JSON object, found ${
+            Array.isArray(value) ? "an array" : clip(JSON.stringify(value))
           }`,
-        },
+        ),
       });
       return;
     }
@@ -190,91 +231,188 @@ function parseJsonl(path: string, text: string): Parsed[] {
   return out;
 }
 
-/** Parse CSV text into records, each with the 1-based line where it starts. */
-export function parseCsv(text: string): { line: number; fields: string[] }[] {
-  const records: { line: number; fields: string[] }[] = [];
-  let fields: string[] = [];
-  let field = "";
-  let quoted = false;
-  let line = 1;
-  let start = 1;
-  let fieldStarted = false;
-  for (let i = 0; i < text.length; i++) {
+/** A CSV record with the 1-based line where it starts. */
+export interface CsvRecord {
+  /** 1-based line of the record's first character (a quoted field may span more lines). */
+  line: number;
+  /** The fields, unquoted. */
+  fields: string[];
+}
+
+/** A CSV syntax problem: the 1-based line and what was expected and found. */
+export interface CsvProblem {
+  /** 1-based line of the problem (of the opening quote, for a quote that is never closed). */
+  line: number;
+  /** What was expected and what was found, without a `path:line:` prefix. */
+  reason: string;
+}
+
+/**
+ * Parse CSV text strictly with csv-parse (RFC 4180: `,` separators, `"` quotes with `""`
+ * escapes, `\n` or `\r\n` line ends; a leading BOM and empty lines are ignored). Each record
+ * comes with the line where it starts. A syntax error (an unterminated quote, a quote inside an
+ * unquoted field, text after a closing quote) ends the record it is in: it is listed in
+ * `problems` with its line, and parsing resumes on the line after it.
+ *
+ * @example
+ * ```ts
+ * const { records, problems } = parseCsv('a,b\n"x\ny",2\n3,4');
+ * records.map((r) => r.line); // [1, 2, 4]
+ * problems.length; // 0
+ * ```
+ */
+export function parseCsv(text: string): { records: CsvRecord[]; problems: CsvProblem[] } {
+  text = stripBom(text);
+  const starts = lineStarts(text);
+  const enc = new TextEncoder();
+  const records: CsvRecord[] = [];
+  const problems: CsvProblem[] = [];
+  // The line holding character `pos` of `text` (binary search over line starts).
+  const lineOf = (pos: number): number => {
+    let lo = 0, hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid] <= pos) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo + 1;
+  };
+  // Records start after empty lines; csv-parse reports offsets in UTF-8 bytes.
+  const skipBlank = (pos: number): number => {
+    while (pos < text.length && (text[pos] === "\n" || text[pos] === "\r")) pos++;
+    return pos;
+  };
+  let from = 0; // character offset where this parse pass starts (a line start)
+  while (from < text.length) {
+    const chunk = text.slice(from);
+    const bytes = enc.encode(chunk);
+    // Character offset in `chunk` of a UTF-8 byte offset (offsets only grow: decode the step).
+    const dec = new TextDecoder();
+    let byteAt = 0, charPos = 0;
+    const charAt = (byteOffset: number): number => {
+      charPos += dec.decode(bytes.subarray(byteAt, byteOffset)).length;
+      byteAt = byteOffset;
+      return charPos;
+    };
+    let recordStart = skipBlank(from);
+    try {
+      parse(chunk, {
+        relax_column_count: true,
+        skip_empty_lines: true,
+        on_record: (fields: string[], context: { bytes: number }) => {
+          records.push({ line: lineOf(recordStart), fields });
+          recordStart = skipBlank(from + charAt(context.bytes));
+          return null;
+        },
+      });
+      break;
+    } catch (e) {
+      if (!(e instanceof CsvError)) throw e;
+      const open = e.code === "CSV_QUOTE_NOT_CLOSED" ? openQuote(text, recordStart) : -1;
+      const line = lineOf(open >= 0 ? open : recordStart);
+      problems.push({ line, reason: csvReason(e, open >= 0) });
+      from = line < starts.length ? starts[line] : text.length;
+    }
+  }
+  return { records, problems };
+}
+
+/** Position of the quote that opens a field and is never closed, scanning from a record start. */
+function openQuote(text: string, from: number): number {
+  let open = -1;
+  let fieldStart = true;
+  for (let i = from; i < text.length; i++) {
     const ch = text[i];
-    if (quoted) {
+    if (open >= 0) {
       if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else {
-        if (ch === "\n") line++;
-        field += ch;
+        if (text[i + 1] === '"') i++;
+        else {
+          open = -1;
+          fieldStart = false;
+        }
       }
-      continue;
-    }
-    if (ch === '"' && !fieldStarted) {
-      quoted = true;
-      fieldStarted = true;
-    } else if (ch === ",") {
-      fields.push(field);
-      field = "";
-      fieldStarted = false;
-    } else if (ch === "\n" || ch === "\r") {
-      if (ch === "\r" && text[i + 1] === "\n") i++;
-      fields.push(field);
-      if (fields.length > 1 || fields[0] !== "") records.push({ line: start, fields });
-      fields = [];
-      field = "";
-      fieldStarted = false;
-      line++;
-      start = line;
-    } else {
-      field += ch;
-      fieldStarted = true;
-    }
+    } else if (ch === '"' && fieldStart) open = i;
+    else fieldStart = ch === "," || ch === "\n" || ch === "\r";
   }
-  if (field !== "" || fields.length > 0 || fieldStarted) {
-    fields.push(field);
-    records.push({ line: start, fields });
+  return open;
+}
+
+function csvReason(e: Error & { code?: string }, unclosed: boolean): string {
+  if (unclosed) {
+    return `expected a closing quote " for the field opened here, found the end of the file`;
   }
-  return records;
+  switch (e.code) {
+    case "INVALID_OPENING_QUOTE":
+      return `expected a field either fully quoted or without quotes, found a quote inside an ` +
+        `unquoted field (write "" inside a quoted field)`;
+    case "CSV_INVALID_CLOSING_QUOTE":
+      return `expected a separator or line end after a closing quote, found more text`;
+    default:
+      return `expected valid CSV, found ${e.message.replace(/ at line \d+/, "")}`;
+  }
 }
 
 function parseCsvManifest(path: string, text: string): Parsed[] {
-  const records = parseCsv(text);
+  const { records, problems } = parseCsv(text);
+  const out: (Parsed & { line: number })[] = problems.map((p) => ({
+    line: p.line,
+    issue: issueAt(path, p.line, p.reason),
+  }));
+  const headerProblem = problems.find((p) => records.length === 0 || p.line <= records[0].line);
+  if (headerProblem !== undefined) {
+    throw new ManifestError(
+      issueAt(path, headerProblem.line, `${headerProblem.reason} (in the CSV header)`),
+    );
+  }
   if (records.length === 0) {
-    throw new ManifestError({
-      path,
-      line: 1,
-      message: `${path}:1: expected a CSV header with "image" and "caption", found an empty file`,
-    });
+    throw new ManifestError(
+      issueAt(path, 1, `expected a CSV header with "image" and "caption", found an empty file`),
+    );
   }
   const header = records[0].fields.map((h) => h.trim());
+  const headerLine = records[0].line;
   for (const col of ["image", "caption"]) {
     if (!header.includes(col)) {
-      throw new ManifestError({
-        path,
-        line: records[0].line,
-        message: `${path}:${records[0].line}: expected a CSV header with "image" and "caption", ` +
-          `found ${JSON.stringify(header)}`,
-      });
+      throw new ManifestError(
+        issueAt(
+          path,
+          headerLine,
+          `expected a CSV header with "image" and "caption", found ${clip(JSON.stringify(header))}`,
+        ),
+      );
     }
   }
-  return records.slice(1).map(({ line, fields }) => {
+  const seen = new Map<string, number>();
+  header.forEach((h, i) => {
+    if (seen.has(h)) {
+      throw new ManifestError(
+        issueAt(
+          path,
+          headerLine,
+          `expected distinct CSV column names, found ${clip(JSON.stringify(h))} as columns ` +
+            `${seen.get(h)! + 1} and ${i + 1}`,
+        ),
+      );
+    }
+    seen.set(h, i);
+  });
+  for (const { line, fields } of records.slice(1)) {
     if (fields.length !== header.length) {
-      return {
-        issue: {
+      out.push({
+        line,
+        issue: issueAt(
           path,
           line,
-          message: `${path}:${line}: expected ${header.length} CSV fields, found ${fields.length}`,
-        },
-      };
+          `expected ${header.length} CSV fields (${header.join(",")}), found ${fields.length}`,
+        ),
+      });
+      continue;
     }
-    const obj: Record<string, unknown> = {};
+    const obj: Record<string, unknown> = Object.create(null);
     header.forEach((h, i) => (obj[h] = fields[i]));
-    return checkRow(path, line, obj);
-  });
+    out.push({ line, ...checkRow(path, line, obj) });
+  }
+  return out.sort((a, b) => a.line - b.line);
 }
 
 async function resolveManifest(path: string): Promise<string> {
@@ -286,7 +424,12 @@ async function resolveManifest(path: string): Promise<string> {
       `expected a manifest file or folder at ${path}, found nothing (${(e as Error).message})`,
     );
   }
-  if (!info.isDirectory) return path;
+  if (info.isFile) return path;
+  if (!info.isDirectory) {
+    throw new ManifestError(
+      issueAt(path, 1, "expected a manifest file or folder, found a device, pipe or socket"),
+    );
+  }
   for (const name of ["captions.jsonl", "captions.csv"]) {
     const candidate = join(path, name);
     try {
@@ -331,7 +474,14 @@ export async function loadManifestDataset(
     );
   }
   const file = await resolveManifest(path);
-  const text = await Deno.readTextFile(file);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new ManifestError(
+      issueAt(file, 1, `expected a readable UTF-8 text file, found ${(e as Error).message}`),
+    );
+  }
   const parsed = file.toLowerCase().endsWith(".csv")
     ? parseCsvManifest(file, text)
     : parseJsonl(file, text);
@@ -351,15 +501,17 @@ export async function loadManifestDataset(
   const dir = dirname(file);
   const images = new Map<string, Float32Array>();
   const bad = new Set<string>();
+  const badLine = new Map<string, number>();
   const kept: Row[] = [];
   for (const row of rows) {
     if (bad.has(row.image)) {
-      report({
-        path: file,
-        line: row.line,
-        image: row.image,
-        message: `${file}:${row.line}: image "${row.image}" could not be loaded (see earlier row)`,
-      });
+      report(issueAt(
+        file,
+        row.line,
+        `expected a loadable image, found image "${row.image}" could not be loaded ` +
+          `(see line ${badLine.get(row.image)})`,
+        row.image,
+      ));
       continue;
     }
     if (!images.has(row.image)) {
@@ -369,28 +521,27 @@ export async function loadManifestDataset(
         bytes = await readImageFile(abs, options);
       } catch (e) {
         bad.add(row.image);
-        report({
-          path: file,
-          line: row.line,
-          image: row.image,
-          message: e instanceof ImageError
-            ? `${file}:${row.line}: ${e.message}`
-            : `${file}:${row.line}: expected a readable image file at ${abs}, ` +
-              `found ${e instanceof Deno.errors.NotFound ? "no file" : (e as Error).message}`,
-        });
+        badLine.set(row.image, row.line);
+        report(issueAt(
+          file,
+          row.line,
+          e instanceof ImageError ? e.message : `expected a readable image file at ${abs}, ` +
+            `found ${e instanceof Deno.errors.NotFound ? "no file" : (e as Error).message}`,
+          row.image,
+        ));
         continue;
       }
       try {
         images.set(row.image, toModelImage(decodeImage(bytes, options), size, options));
       } catch (e) {
         bad.add(row.image);
-        report({
-          path: file,
-          line: row.line,
-          image: row.image,
-          message: `${file}:${row.line}: expected a decodable PNG or JPEG at ${abs}, ` +
-            `found an error: ${(e as Error).message}`,
-        });
+        badLine.set(row.image, row.line);
+        report(issueAt(
+          file,
+          row.line,
+          `expected a decodable PNG or JPEG at ${abs}, found an error: ${(e as Error).message}`,
+          row.image,
+        ));
         continue;
       }
     }
@@ -405,13 +556,13 @@ export async function loadManifestDataset(
     if (row.split === undefined) continue;
     const prev = splitOf.get(row.image);
     if (prev !== undefined && prev !== row.split) {
-      report({
-        path: file,
-        line: row.line,
-        image: row.image,
-        message: `${file}:${row.line}: expected image "${row.image}" to stay in split ` +
-          `"${prev}" (line ${firstLine.get(row.image)}), found split "${row.split}"`,
-      });
+      report(issueAt(
+        file,
+        row.line,
+        `expected image "${row.image}" to stay in split "${prev}" ` +
+          `(line ${firstLine.get(row.image)}), found split "${row.split}"`,
+        row.image,
+      ));
     } else if (prev === undefined) {
       splitOf.set(row.image, row.split);
       firstLine.set(row.image, row.line);
@@ -433,9 +584,11 @@ export async function loadManifestDataset(
     if (row.attributes !== undefined) ex.attributes = row.attributes;
     splits[splitOf.get(row.image)!].push(ex);
   }
+  issues.sort((a, b) => a.line - b.line);
   return {
     dataset: { name: options.name ?? basename(file), imageSize: size, splits },
     skipped: issues.length,
     issues,
+    file,
   };
 }
