@@ -41,23 +41,64 @@ export function fixtureKind(st: SafeTensors): FixtureKind {
   );
 }
 
+/** `f()`, with a {@linkcode FixtureError}'s message prefixed by `file` (when given). */
+async function namingFile<T>(file: string | undefined, f: () => T | Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (file === undefined || !(e instanceof FixtureError)) throw e;
+    throw new FixtureError(`${file}: ${e.message}`, { cause: e });
+  }
+}
+
+/**
+ * Read and parse a fixture file of either kind; every error names `path`.
+ *
+ * @throws {FixtureError} `PATH: ...` when the file cannot be read or is not a readable
+ *   safetensors file (what was expected and what was found).
+ * @example
+ * ```ts
+ * import { fixtureKind, readFixtureFile } from "./fixture.ts";
+ * console.log(fixtureKind(await readFixtureFile("tests/fixtures/coca_traj_a.safetensors"))); // "trajectory"
+ * ```
+ */
+export async function readFixtureFile(path: string): Promise<SafeTensors> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new FixtureError(
+      `${path}: expected a readable fixture file, found ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
+  }
+  return namingFile(path, () => readFixture(bytes));
+}
+
 /**
  * Run a fixture of either kind on the active backend.
  *
- * @throws {FixtureError} when the fixture is malformed.
+ * @param opts `file`: the file the bytes came from, named at the start of every error;
+ *   `onStep`: a trajectory's per-step progress.
+ * @throws {FixtureError} when the fixture is malformed (`FILE: ...` when `file` is given).
  * @example
  * ```ts
  * import { runFixture } from "./fixture.ts";
- * const { kind, rows } = await runFixture(await Deno.readFile("tests/fixtures/coca_tiny_a.safetensors"));
+ * const path = "tests/fixtures/coca_tiny_a.safetensors";
+ * const { kind, rows } = await runFixture(await Deno.readFile(path), { file: path });
  * console.log(kind, rows.every((r) => r.ok)); // "parity" true
  * ```
  */
-export async function runFixture(
+export function runFixture(
   bytes: Uint8Array,
-  opts: { onStep?: TrajectoryProgress } = {},
+  opts: { onStep?: TrajectoryProgress; file?: string } = {},
 ): Promise<{ kind: FixtureKind; rows: ParityRow[] }> {
-  const st = readFixture(bytes);
-  const kind = fixtureKind(st);
-  const rows = kind === "parity" ? await runParity(st) : await runTrajectory(st, opts);
-  return { kind, rows };
+  return namingFile(opts.file, async () => {
+    const st = readFixture(bytes);
+    const kind = fixtureKind(st);
+    const rows = kind === "parity" ? await runParity(st) : await runTrajectory(st, opts);
+    return { kind, rows };
+  });
 }

@@ -11,4 +11,4 @@ export {
   TRAJECTORY_TOLERANCE,
   type TrajectoryOptimizer,
 } from "./trajectory.ts";
-export { type FixtureKind, runFixture } from "./fixture.ts";
+export { type FixtureKind, fixtureKind, readFixtureFile, runFixture } from "./fixture.ts";
