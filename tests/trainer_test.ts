@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { learningRate, resolveTrainConfig } from "../mod.ts";
+import {
+  dataSummaryText,
+  learningRate,
+  LOCK_FILE,
+  resolveTrainConfig,
+  train,
+  type TrainOptions,
+  validationLosses,
+} from "../mod.ts";
+import { shapesDataset } from "../src/data/shapes.ts";
 import { trainProgressText } from "../src/cli/progress.ts";
 import { TINY_COCA, TINY_VIT } from "./helpers.ts";
 
@@ -214,6 +223,193 @@ Deno.test("resume: any spelling of --out, no duplicate val line, the backend use
     const torn = await run(["--resume", "--out", `${dir}/run`]);
     assert.equal(torn.code, 1);
     assert.match(torn.stderr, /state\.json says step 1, its optimizer\.safetensors says step 2/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A short run whose cosine part is visible (warmup 1 step), with a val split under a batch. */
+function scheduleConfig(outDir: string, steps: number) {
+  return resolveTrainConfig({
+    ...tinyConfig(outDir, steps),
+    data: { name: "shapes", trainSize: 40, valSize: 3, testSize: 8, heldoutSize: 8, imageSize: 16 },
+    schedule: { warmupSteps: 1, minLrRatio: 0.1 },
+    optimizer: { lr: 1e-3 },
+    checkpointEvery: 0,
+  } as never);
+}
+
+async function trainIn(
+  outDir: string,
+  steps: number,
+  opts: TrainOptions & { stopAt?: number } = {},
+): Promise<{ lrs: Map<number, number>; notes: string[] }> {
+  const abort = new AbortController();
+  const notes: string[] = [];
+  const summary = await train(scheduleConfig(outDir, steps), {
+    signal: abort.signal,
+    onNote: (m) => notes.push(m),
+    onProgress: (p) => {
+      if (p.step === opts.stopAt) abort.abort();
+    },
+    ...opts,
+  });
+  summary.model.dispose();
+  const lrs = new Map<number, number>();
+  for (const l of (await Deno.readTextFile(`${outDir}/metrics.jsonl`)).trim().split("\n")) {
+    const line = JSON.parse(l);
+    if (line.split === "train") lrs.set(line.step, line.lr);
+  }
+  return { lrs, notes };
+}
+
+Deno.test("resume with more steps keeps the original lr schedule unless --reschedule", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "coca_sched_" });
+  try {
+    const full = await trainIn(`${dir}/full`, 6);
+    const lrs6 = [...full.lrs.values()];
+    assert.equal(lrs6.length, 6);
+    const final = 1e-3 * 0.1;
+    assert.ok(Math.abs(lrs6[5] - final) < 1e-15, `ends at the final lr: ${lrs6}`);
+    // The finished run extended: its 6 steps untouched, 7..9 at the final lr, said so.
+    const more = await trainIn(`${dir}/full`, 9, { resume: true });
+    assert.deepEqual([...more.lrs.values()].slice(0, 6), lrs6);
+    assert.deepEqual([...more.lrs.values()].slice(6), [final, final, final]);
+    assert.match(more.notes.join("\n"), /schedule kept: 6 steps .* 7 to 9 .*--reschedule/);
+    // Stopped at step 3 of 6, resumed with --steps 9: steps 1..6 have the lr of the 6-step run.
+    await trainIn(`${dir}/cut`, 6, { stopAt: 3 });
+    const cut = await trainIn(`${dir}/cut`, 9, { resume: true });
+    assert.deepEqual([...cut.lrs.entries()].slice(0, 6), [...full.lrs.entries()]);
+    assert.ok([...cut.lrs.values()].slice(6).every((v) => v === final));
+    // The schedule length survives a second resume (it is in state.json, not only in memory).
+    const state = JSON.parse(await Deno.readTextFile(`${dir}/cut/checkpoint/state.json`));
+    assert.equal(state.scheduleSteps, 6);
+    // --reschedule stretches the cosine over 9 steps from the resume on, and says so.
+    await trainIn(`${dir}/re`, 6, { stopAt: 3 });
+    const re = await trainIn(`${dir}/re`, 9, { resume: true, reschedule: true });
+    const reLrs = [...re.lrs.values()];
+    assert.deepEqual(reLrs.slice(0, 3), lrs6.slice(0, 3));
+    assert.ok(reLrs[3] > lrs6[3] && reLrs[5] > lrs6[5], `stretched: ${reLrs} vs ${lrs6}`);
+    assert.match(re.notes.join("\n"), /rescheduled: .* from 6 to 9 steps \(--reschedule\)/);
+    const s2 = JSON.parse(await Deno.readTextFile(`${dir}/re/checkpoint/state.json`));
+    assert.equal(s2.scheduleSteps, 9);
+    // A val split smaller than the batch still gets its val line (the partial batch counts).
+    const val = (await Deno.readTextFile(`${dir}/full/metrics.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l)).filter((l) => l.split === "val");
+    assert.ok(val.length >= 1 && val.every((l) => Number.isFinite(l.loss)), JSON.stringify(val));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("validation uses every example: the last partial batch counts, weighted by its tokens", async () => {
+  const outDir = await Deno.makeTempDir({ prefix: "coca_val_" });
+  try {
+    // A 1-step run gives a model and tokenizer; then the val loss at several batch sizes.
+    const summary = await train(scheduleConfig(outDir, 1));
+    const { model, tokenizer } = summary;
+    const val =
+      shapesDataset({ trainSize: 8, valSize: 5, testSize: 2, heldoutSize: 2, imageSize: 16 })
+        .splits.val;
+    assert.equal(val.length, 5);
+    const at = (b: number) => validationLosses(model, val, tokenizer, 12, b);
+    const whole = await at(5);
+    // Batches 2+2+1 and 3+2: the caption loss (per example independent) is the same mean.
+    for (const b of [2, 3, 8]) {
+      const m = await at(b);
+      assert.ok(
+        Math.abs(m.captionLoss - whole.captionLoss) < 1e-5,
+        `batch ${b}: ${m.captionLoss} vs ${whole.captionLoss}`,
+      );
+      assert.ok(Number.isFinite(m.loss) && Number.isFinite(m.contrastiveLoss));
+    }
+    assert.deepEqual(await validationLosses(model, [], tokenizer, 12, 4), {});
+    model.dispose();
+  } finally {
+    await Deno.remove(outDir, { recursive: true });
+  }
+});
+
+Deno.test("metrics.jsonl: every append is fsynced", async () => {
+  const outDir = await Deno.makeTempDir({ prefix: "coca_fsync_" });
+  const proto = Deno.FsFile.prototype;
+  const sync = proto.sync;
+  const synced: number[] = [];
+  proto.sync = function (this: Deno.FsFile) {
+    synced.push(this.statSync().ino ?? -1);
+    return sync.call(this);
+  };
+  try {
+    (await train(scheduleConfig(outDir, 4))).model.dispose();
+    const ino = (await Deno.stat(`${outDir}/metrics.jsonl`)).ino;
+    const lines = (await Deno.readTextFile(`${outDir}/metrics.jsonl`)).trim().split("\n");
+    assert.equal(lines.length, 5); // 4 train lines, 1 val line
+    assert.equal(synced.filter((i) => i === ino).length, 5, "one fsync per append");
+  } finally {
+    proto.sync = sync;
+    await Deno.remove(outDir, { recursive: true });
+  }
+});
+
+Deno.test("one run per out dir: a live holder is an error naming it; a dead one's lock is taken over", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "coca_lock_" });
+  try {
+    const out = `${dir}/run`;
+    await Deno.mkdir(out);
+    const lock = `${out}/${LOCK_FILE}`;
+    // Held by a live process (this one): refused at once, the lock left as it was.
+    const held = JSON.stringify({ pid: Deno.pid, started: "2026-01-01T00:00:00Z" });
+    await Deno.writeTextFile(lock, held);
+    await assert.rejects(
+      () => train(scheduleConfig(out, 1)),
+      new RegExp(`expected no other training run in ${out}, found one running as pid ${Deno.pid}`),
+    );
+    assert.equal(await Deno.readTextFile(lock), held);
+    // The CLI says so on one line (exit 1), without touching the lock.
+    const cfgPath = `${dir}/config.json`;
+    await Deno.writeTextFile(cfgPath, JSON.stringify(tinyConfig(out, 1)));
+    const cli = await run(["--config", cfgPath, "--out", out]);
+    assert.equal(cli.code, 1, cli.stderr);
+    assert.equal(cli.stderr.trim().split("\n").length, 1, cli.stderr);
+    assert.match(cli.stderr, new RegExp(`^train: .*${out}.*pid ${Deno.pid}`));
+    assert.equal(await Deno.readTextFile(lock), held);
+    // Held by a process that is gone (kill -9): taken over with a note, released at the end.
+    const child = new Deno.Command(Deno.execPath(), { args: ["eval", ""] }).spawn();
+    await child.status;
+    await Deno.writeTextFile(lock, JSON.stringify({ pid: child.pid }));
+    const notes: string[] = [];
+    (await train(scheduleConfig(out, 1), { onNote: (m) => notes.push(m) })).model.dispose();
+    assert.match(notes.join("\n"), new RegExp(`took over the stale lock .* of pid ${child.pid}`));
+    await assert.rejects(() => Deno.stat(lock), Deno.errors.NotFound, "released at the end");
+    // Released on an error too.
+    await assert.rejects(() => train(scheduleConfig(out, 1)), /already holds a checkpoint/);
+    await assert.rejects(() => Deno.stat(lock), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train prints the data and split sizes at start, and the skipped rows", async () => {
+  const rows = Array.from({ length: 12 }, (_, i) => `m.jsonl:${i + 2}: no such image`);
+  const text = dataSummaryText({
+    name: "manifest",
+    path: "my-data/",
+    sizes: { train: 612, val: 68, test: 105 },
+    skipped: 12,
+    skippedRows: rows,
+  }).split("\n");
+  assert.equal(text[0], "data: manifest my-data/ — train 612, val 68, test 105; skipped 12 rows");
+  assert.equal(text.length, 12);
+  assert.equal(text[1], "  skipped m.jsonl:2: no such image");
+  assert.equal(text[11], "  ... and 2 more");
+  // The CLI prints it, with the schedule note of a resume.
+  const dir = await Deno.makeTempDir({ prefix: "coca_print_" });
+  try {
+    await trainIn(`${dir}/run`, 2);
+    const r = await run(["--resume", "--out", `${dir}/run`, "--steps", "3", "--reschedule"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^data: shapes — train 40, val 3, test 8, heldout 8$/m);
+    assert.match(r.stderr, /^train: rescheduled: .* from 2 to 3 steps/m);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

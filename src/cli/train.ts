@@ -1,5 +1,5 @@
 /**
- * `deno task train --config FILE [--resume] [--out DIR] [--steps N] [--backend B] [--allow-backend-change]`
+ * `deno task train --config FILE [--resume] [--out DIR] [--steps N] [--backend B] [--allow-backend-change] [--reschedule]`
  *
  * Trains CoCa from a plain JSON config (see src/train/config.ts). Ctrl-C saves a
  * checkpoint before exiting; `--resume` continues exactly where it stopped.
@@ -8,7 +8,8 @@
  */
 import { parseArgs } from "node:util";
 import { resolveTrainConfig, type TrainConfigInput } from "../train/config.ts";
-import { train } from "../train/trainer.ts";
+import { dataSummaryText, train } from "../train/trainer.ts";
+import { releaseTrainLock } from "../train/lock.ts";
 import { readCheckpoint } from "../train/checkpoint.ts";
 import { ProgressBar, trainProgressText } from "./progress.ts";
 import { isPositiveInt } from "../util/validate.ts";
@@ -17,6 +18,7 @@ import { BACKEND_CHOICES } from "../backends/setup.ts";
 const usage =
   `usage: deno task train --config FILE.json [--resume] [--out DIR] [--steps N] [--backend ${BACKEND_CHOICES}]\n` +
   "       [--allow-backend-change]   (resume on another backend than the checkpoint's)\n" +
+  "       [--reschedule]   (resume with more --steps: stretch the lr schedule over them)\n" +
   "       deno task train --resume --out DIR   (continue a run from its checkpoint's config)";
 
 function fail(message: string): never {
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     steps: { type: "string" },
     backend: { type: "string" },
     "allow-backend-change": { type: "boolean" },
+    reschedule: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -75,7 +78,10 @@ try {
 const abort = new AbortController();
 let interrupts = 0;
 Deno.addSignalListener("SIGINT", () => {
-  if (++interrupts > 1) Deno.exit(130);
+  if (++interrupts > 1) {
+    releaseTrainLock(config.outDir);
+    Deno.exit(130);
+  }
   console.error("\ntrain: interrupted, saving a checkpoint (Ctrl-C again to quit at once)");
   abort.abort();
 });
@@ -84,7 +90,10 @@ const bar = new ProgressBar();
 const summary = await train(config, {
   resume: values.resume,
   allowBackendChange: values["allow-backend-change"],
+  reschedule: values.reschedule,
   signal: abort.signal,
+  onNote: (m) => console.error(`train: ${m}`),
+  onData: (d) => console.error(dataSummaryText(d)),
   onProgress: (p) => bar.update(p.step, p.steps, trainProgressText(p, { digits: 4, lr: true })),
 }).catch((e) => {
   bar.done();

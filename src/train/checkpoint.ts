@@ -44,6 +44,11 @@ export interface TrainState {
   seconds: number;
   /** The backend the run actually trained on (`blas`, `wasm`, ...); absent in older checkpoints. */
   backend?: string;
+  /**
+   * The learning-rate schedule's length: the `steps` the run began with (or was rescheduled to);
+   * a resume with more steps keeps it. Absent in older checkpoints (their config's `steps` then).
+   */
+  scheduleSteps?: number;
 }
 
 /** File names inside a checkpoint folder. */
@@ -353,6 +358,12 @@ export function validateTrainState(json: unknown, path: string): TrainState {
   }
   if (o.backend !== undefined && typeof o.backend !== "string") {
     bad("backend to be a string", o.backend);
+  }
+  if (o.scheduleSteps !== undefined) {
+    const v = o.scheduleSteps;
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
+      bad(`scheduleSteps to be an integer in [1, ${Number.MAX_SAFE_INTEGER}]`, v);
+    }
   }
   return o as unknown as TrainState;
 }

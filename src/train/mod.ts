@@ -21,3 +21,4 @@ export {
   type TrainState,
 } from "./checkpoint.ts";
 export * from "./trainer.ts";
+export * from "./lock.ts";

@@ -27,6 +27,7 @@ import { loadDataset } from "../data/load.ts";
 import { batches } from "../data/batches.ts";
 import { toTensors } from "../data/tensors.ts";
 import type { Dataset, Example } from "../data/types.ts";
+import { acquireTrainLock } from "./lock.ts";
 import { Tokenizer, trainTokenizer } from "../text/tokenizer.ts";
 
 /** One line of `metrics.jsonl`. */
@@ -48,10 +49,66 @@ export interface TrainProgress {
   etaSeconds: number;
 }
 
+/** The data a run trains on, as {@linkcode TrainOptions.onData} reports it. */
+export interface DataSummary {
+  /** The dataset's config name (`shapes`, `emoji`, `manifest`). */
+  name: string;
+  /** The manifest file or folder (manifest data only). */
+  path?: string;
+  /** Examples per split: train, val, test, then any extra split (e.g. heldout). */
+  sizes: Record<string, number>;
+  /** Rows the loader skipped (`onError: "skip"`). */
+  skipped: number;
+  /** Where and why, when the loader lists them (`file:line: reason` each). */
+  skippedRows?: string[];
+}
+
+/** How many skipped rows {@linkcode dataSummaryText} lists before "... and N more". */
+export const SKIPPED_ROWS_SHOWN = 10;
+
+/**
+ * The lines `train` prints at start about its data: sizes per split, then the skipped rows (the
+ * first {@linkcode SKIPPED_ROWS_SHOWN}, then how many more).
+ *
+ * @example
+ * ```ts
+ * import { dataSummaryText } from "./trainer.ts";
+ * const text = dataSummaryText({
+ *   name: "manifest",
+ *   path: "my-data/",
+ *   sizes: { train: 612, val: 68, test: 105 },
+ *   skipped: 3,
+ * });
+ * console.log(text); // data: manifest my-data/ — train 612, val 68, test 105; skipped 3 rows
+ * ```
+ */
+export function dataSummaryText(d: DataSummary): string {
+  const sizes = Object.entries(d.sizes).map(([k, n]) => `${k} ${n}`).join(", ");
+  const skipped = d.skipped ? `; skipped ${d.skipped} row${d.skipped === 1 ? "" : "s"}` : "";
+  const lines = [`data: ${d.name}${d.path !== undefined ? ` ${d.path}` : ""} — ${sizes}${skipped}`];
+  const rows = d.skippedRows ?? [];
+  for (const r of rows.slice(0, SKIPPED_ROWS_SHOWN)) lines.push(`  skipped ${r}`);
+  if (rows.length > SKIPPED_ROWS_SHOWN) {
+    lines.push(`  ... and ${rows.length - SKIPPED_ROWS_SHOWN} more`);
+  }
+  return lines.join("\n");
+}
+
 /** Options of {@linkcode train}. */
 export interface TrainOptions {
   /** Continue from `outDir/checkpoint` (error if there is none). */
   resume?: boolean;
+  /**
+   * On resume, stretch the learning-rate schedule over the run's new `steps` (the cosine then
+   * ends at the new last step). By default the schedule keeps the length it was started with
+   * (recorded in `state.json` as `scheduleSteps`): every step's lr is what the original run
+   * would have used, and steps past its end run at the final lr, `minLrRatio · lr`.
+   */
+  reschedule?: boolean;
+  /** Notes worth a line (a schedule kept or stretched on resume, a stale lock taken over). */
+  onNote?: (message: string) => void;
+  /** Called once the data is loaded, with its split sizes ({@linkcode dataSummaryText}). */
+  onData?: (data: DataSummary) => void;
   /**
    * Allow resuming on another backend than the checkpoint's (recorded in `state.json`); by
    * default that is an error, since the run would no longer be exactly reproducible.
@@ -89,11 +146,18 @@ function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/** Append lines to `metrics.jsonl` and fsync it: a line once written survives a crash. */
 async function appendLines(path: string, lines: MetricsLine[]): Promise<void> {
   if (!lines.length) return;
-  await Deno.writeTextFile(path, lines.map((l) => JSON.stringify(l)).join("\n") + "\n", {
-    append: true,
-  });
+  const bytes = new TextEncoder().encode(lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  const file = await Deno.open(path, { append: true, create: true });
+  try {
+    let off = 0;
+    while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    await file.sync();
+  } finally {
+    file.close();
+  }
 }
 
 /**
@@ -130,7 +194,18 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
   await Deno.rename(tmp, path);
 }
 
-/** Mean losses over the validation split (model in eval mode). */
+/**
+ * Mean losses over the whole validation split (model in eval mode), the last partial batch
+ * included: the caption loss is weighted by each batch's non-pad label tokens (the mean NLL per
+ * token), the contrastive loss by its examples (within-batch negatives), and `loss` combines the
+ * two with the model's loss weights. An empty split gives `{}`.
+ *
+ * @example
+ * ```ts ignore
+ * const m = await validationLosses(model, dataset.splits.val, tokenizer, 24, 32);
+ * console.log(m.captionLoss);
+ * ```
+ */
 export async function validationLosses(
   model: CoCa,
   examples: Example[],
@@ -138,18 +213,29 @@ export async function validationLosses(
   textLength: number,
   batchSize: number,
 ): Promise<Record<string, number>> {
-  let loss = 0, cap = 0, con = 0, n = 0;
-  for (const batch of batches(examples, { batchSize, shuffle: false, dropLast: true })) {
+  let capSum = 0, tokens = 0, conSum = 0, n = 0;
+  const pad = model.config.padId;
+  for (const batch of batches(examples, { batchSize, shuffle: false, dropLast: false })) {
     const { images, text } = toTensors(batch, tokenizer, textLength);
+    const ids = await text.data();
+    let labels = 0; // non-pad labels: every column but the first (the ids shifted by one)
+    for (let i = 0; i < ids.length; i++) if (i % textLength !== 0 && ids[i] !== pad) labels++;
     const l = model.loss(text, images);
-    const v = await tf.stack([l.loss, l.captionLoss, l.contrastiveLoss]).data();
+    const v = await tf.stack([l.captionLoss, l.contrastiveLoss]).data();
     tf.dispose([images, text, l.loss, l.captionLoss, l.contrastiveLoss]);
-    loss += v[0];
-    cap += v[1];
-    con += v[2];
-    n++;
+    capSum += v[0] * labels;
+    tokens += labels;
+    conSum += v[1] * batch.length;
+    n += batch.length;
   }
-  return n ? { loss: loss / n, captionLoss: cap / n, contrastiveLoss: con / n } : {};
+  if (!n) return {};
+  const captionLoss = capSum / tokens, contrastiveLoss = conSum / n;
+  const c = model.config;
+  return {
+    loss: c.captionLossWeight * captionLoss + c.contrastiveLossWeight * contrastiveLoss,
+    captionLoss,
+    contrastiveLoss,
+  };
 }
 
 /**
@@ -164,6 +250,25 @@ export async function validationLosses(
  * ```
  */
 export async function train(config: TrainConfig, opts: TrainOptions = {}): Promise<TrainSummary> {
+  const ckptDir = `${config.outDir}/checkpoint`;
+  if (opts.resume) {
+    try {
+      await Deno.stat(config.outDir);
+    } catch {
+      throw new Error(`cannot resume: no checkpoint in ${ckptDir} (no folder ${config.outDir})`);
+    }
+  }
+  await Deno.mkdir(config.outDir, { recursive: true });
+  // One run per folder: taken before the checkpoint is read, held until every way out.
+  const lock = await acquireTrainLock(config.outDir, { onNote: opts.onNote });
+  try {
+    return await trainLocked(config, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainLocked(config: TrainConfig, opts: TrainOptions): Promise<TrainSummary> {
   const ckptDir = `${config.outDir}/checkpoint`;
   const metricsPath = `${config.outDir}/metrics.jsonl`;
   const existing = await readCheckpoint(ckptDir);
@@ -201,9 +306,10 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
         `--allow-backend-change`,
     );
   }
-  await Deno.mkdir(config.outDir, { recursive: true });
-  const { dataset } = await loadDataset(config.data, modelImageSide(config.model.vit));
+  const loaded = await loadDataset(config.data, modelImageSide(config.model.vit));
+  const { dataset } = loaded;
   const train = dataset.splits.train;
+  opts.onData?.(summarizeData(config, loaded));
   if (train.length < config.batchSize) {
     throw new RangeError(
       `expected at least batchSize ${config.batchSize} training examples, found ${train.length}`,
@@ -228,6 +334,7 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     batchInEpoch: 0,
     rngState: vit.rng.state,
     seconds: 0,
+    scheduleSteps: config.steps,
   };
   if (existing) {
     await loadWeights(model, existing.weightsPath);
@@ -245,6 +352,7 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     await removeStaleCheckpoints(ckptDir, existing.dir);
     state = { ...existing.state };
     vit.rng.state = state.rngState;
+    state.scheduleSteps = resumedSchedule(existing, config, opts);
     await truncateMetrics(metricsPath, state.step);
   } else {
     await Deno.writeTextFile(metricsPath, "");
@@ -303,7 +411,11 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
       interrupted = true;
       break;
     }
-    const lr = learningRate(state.step, { ...config.schedule, lr: o.lr, totalSteps: config.steps });
+    const lr = learningRate(state.step, {
+      ...config.schedule,
+      lr: o.lr,
+      totalSteps: state.scheduleSteps ?? config.steps,
+    });
     const { images, text } = toTensors(nextBatch(), tokenizer, config.textLength);
     const r = await trainStep(model, optimizer, text, images, {
       lr,
@@ -364,4 +476,53 @@ export async function train(config: TrainConfig, opts: TrainOptions = {}): Promi
     tokenizer,
     dataset,
   };
+}
+
+function summarizeData(config: TrainConfig, loaded: Awaited<ReturnType<typeof loadDataset>>) {
+  const { dataset, skipped } = loaded;
+  const sizes: Record<string, number> = {};
+  for (const [k, v] of Object.entries({ ...dataset.splits, ...dataset.extraSplits })) {
+    sizes[k] = v.length;
+  }
+  const data = config.data as { name: string; path?: unknown };
+  const summary: DataSummary = { name: data.name, sizes, skipped };
+  if (typeof data.path === "string") summary.path = data.path;
+  return summary;
+}
+
+/**
+ * The schedule length a resumed run uses: the one recorded in the checkpoint (older checkpoints:
+ * the `steps` of the config they were written with), or, with `reschedule`, the new `steps`.
+ */
+function resumedSchedule(
+  existing: { state: TrainState; config: TrainConfig },
+  config: TrainConfig,
+  opts: TrainOptions,
+): number {
+  const legacy = existing.config.steps; // checkpoints from before scheduleSteps was recorded
+  const recorded = existing.state.scheduleSteps ??
+    (Number.isSafeInteger(legacy) && legacy >= 1 ? legacy : config.steps);
+  const s = { ...config.schedule, lr: config.optimizer.lr };
+  const at = existing.state.step;
+  const lrText = (n: number) => n.toExponential(2);
+  if (opts.reschedule) {
+    if (recorded !== config.steps) {
+      opts.onNote?.(
+        `rescheduled: the learning-rate schedule is stretched from ${recorded} to ` +
+          `${config.steps} steps (--reschedule); lr at step ${at + 1} is ` +
+          `${lrText(learningRate(at, { ...s, totalSteps: config.steps }))} instead of ` +
+          `${lrText(learningRate(at, { ...s, totalSteps: recorded }))}`,
+      );
+    }
+    return config.steps;
+  }
+  if (config.steps > recorded) {
+    opts.onNote?.(
+      `schedule kept: ${recorded} steps as the run began; steps ${recorded + 1} to ` +
+        `${config.steps} run at its final lr ` +
+        `${lrText(learningRate(recorded - 1, { ...s, totalSteps: recorded }))} ` +
+        `(--reschedule stretches it over ${config.steps} steps)`,
+    );
+  }
+  return recorded;
 }
