@@ -119,6 +119,73 @@ Deno.test("toModelImage normalises, composites, crops and resizes as documented"
   );
 });
 
+Deno.test('toModelImage fit "pad" (default) letterboxes onto the background, exactly', () => {
+  const rgba = (w: number, h: number, px: number[][]) => ({
+    width: w,
+    height: h,
+    data: new Uint8Array(px.flatMap((p) => [...p, 255])),
+  });
+  const RED = [255, 0, 0], BLUE = [0, 0, 255];
+  const bytes = (img: Float32Array, s: number) => Array.from(toRgbBytes(img, s));
+  // 2×1 [red, blue] at S = 2: the longer side fills the width, the row goes on top (the extra
+  // row is at the bottom), the bottom row is the white background.
+  const wide = rgba(2, 1, [RED, BLUE]);
+  assert.deepEqual(bytes(toModelImage(wide, 2), 2), [
+    ...RED,
+    ...BLUE,
+    255,
+    255,
+    255,
+    255,
+    255,
+    255,
+  ]);
+  assert.deepEqual(toModelImage(wide, 2), toModelImage(wide, 2, { fit: "pad" }));
+  // The margins take the given background; transposed, the column goes left.
+  const tall = rgba(1, 2, [RED, BLUE]);
+  assert.deepEqual(bytes(toModelImage(tall, 2, { background: [0, 255, 0] }), 2), [
+    ...RED,
+    0,
+    255,
+    0,
+    ...BLUE,
+    0,
+    255,
+    0,
+  ]);
+  // 2×1 at S = 4: content 4×2 (bilinear columns 255 → 0 in red, 0 → 255 in blue), centred rows 1-2.
+  const big = toRgbBytes(toModelImage(wide, 4), 4);
+  const rowOf = (y: number) => Array.from(big.subarray(y * 12, y * 12 + 12));
+  const white = new Array(12).fill(255);
+  assert.deepEqual(rowOf(0), white);
+  assert.deepEqual(rowOf(3), white);
+  const content = [255, 0, 0, 191, 0, 64, 64, 0, 191, 0, 0, 255];
+  assert.deepEqual(rowOf(1), content);
+  assert.deepEqual(rowOf(2), content);
+  // The 6×4 grey gradient at S = 3: content 3×2 (column pairs averaged), white bottom row.
+  const gray = decodeImage(Deno.readFileSync(FIX + "gray_6x4.png"));
+  const pad = toModelImage(gray, 3);
+  const byte = (c: number, y: number, x: number) => ((pad[c * 9 + y * 3 + x] + 1) / 2) * 255;
+  for (let c = 0; c < 3; c++) {
+    for (const y of [0, 1]) {
+      [25.5, 127.5, 229.5].forEach((e, x) => close(byte(c, y, x), e, 1e-3, `(${c},${y},${x})`));
+    }
+    for (let x = 0; x < 3; x++) assert.equal(byte(c, 2, x), 255);
+  }
+  // Square images come out bit-identical under all three modes.
+  const sq = decodeImage(Deno.readFileSync(FIX + "red_8x8.png"));
+  for (const size of [3, 8, 11]) {
+    const p = toModelImage(sq, size);
+    assert.deepEqual(toModelImage(sq, size, { fit: "crop" }), p);
+    assert.deepEqual(toModelImage(sq, size, { fit: "stretch" }), p);
+  }
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => toModelImage(wide, 2, { fit: "letterbox" as any }),
+    /expected fit pad, crop, stretch, found "letterbox"/,
+  );
+});
+
 // ---------------------------------------------------------------- batching
 
 Deno.test("batches: seeded, deterministic, epoch dependent, complete", () => {

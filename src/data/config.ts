@@ -10,6 +10,7 @@ import { num, type SameType } from "../schema/format.ts";
 import { EMOJI_VENDORS, type EmojiConfig } from "./emoji.ts";
 import type { ShapesConfig } from "./shapes.ts";
 import type { ManifestOptions } from "./manifest.ts";
+import { FIT_MODES } from "./image.ts";
 
 const count = (what: string): z.ZodOptional<z.ZodNumber> => num.int(0).optional().describe(what);
 const seed = z.number({ error: "expected {path} to be an integer" })
@@ -43,26 +44,41 @@ const emojiSchema = z.strictObject({
   testFraction: fraction("Fraction of emoji in test (default 0.2)."),
   seed: seed.optional().describe("Seed of the emoji partition (default 0)."),
   maxTags: num.int(0).optional().describe("Tags appended to each caption (default 3)."),
-  googleDir: z.string().optional().describe("Root folder of emoji-datasource-google."),
-  twitterDir: z.string().optional().describe("Root folder of emoji-datasource-twitter."),
-  emojibaseDir: z.string().optional().describe("Root folder of emojibase-data."),
+  googleDir: z.string().optional()
+    .describe("Root folder of emoji-datasource-google (relative to the config file's folder)."),
+  twitterDir: z.string().optional()
+    .describe("Root folder of emoji-datasource-twitter (relative to the config file's folder)."),
+  emojibaseDir: z.string().optional()
+    .describe("Root folder of emojibase-data (relative to the config file's folder)."),
 });
 
 /** Images and captions listed in a manifest (`src/data/manifest.ts`). */
 const manifestSchema = z.strictObject({
   name: z.literal("manifest"),
   path: z.string({ error: "expected {path} (a manifest file or folder)" })
-    .describe("A manifest file or folder."),
+    .describe(
+      "A manifest file (.jsonl or .csv) or a folder holding captions.jsonl or captions.csv; " +
+        "a relative path is relative to the config file's folder.",
+    ),
   imageSize,
   onError: z.enum(["skip", "fail"]).optional()
-    .describe('"fail" (default): throw on the first problem; "skip": drop and count bad rows.'),
+    .describe(
+      '"fail" (default): stop at the first bad row; "skip": drop, count and list bad rows.',
+    ),
   valFraction: fraction("Fraction of unassigned images that go to val (default 0.1)."),
   testFraction: fraction("Fraction of unassigned images that go to test (default 0.1)."),
   seed: seed.optional().describe("Seed of the split assignment (default 0)."),
   background: z.tuple([z.number(), z.number(), z.number()]).readonly().optional()
-    .describe("RGB background that transparency is composited over (default white)."),
-  fit: z.enum(["crop", "stretch"]).optional()
-    .describe('"crop" (default) centre-crops non-square images, "stretch" keeps all pixels.'),
+    .describe(
+      'RGB background (0-255) that transparency is composited over and that fit "pad" fills ' +
+        "the margins with (default white [255, 255, 255]).",
+    ),
+  fit: z.enum(FIT_MODES as ["pad", "crop", "stretch"]).optional()
+    .describe(
+      'How non-square images become S×S: "pad" (default) scales the longer side to S and ' +
+        'centres the image on the background (nothing lost); "crop" centre-crops to a square ' +
+        '(loses the ends of the longer side); "stretch" resizes the whole image (distorts).',
+    ),
   maxPixels: num.positiveInt().optional()
     .describe("Refuse images declaring more pixels than this, before decoding (default 64e6)."),
   maxBytes: num.positiveInt().optional()

@@ -5,8 +5,10 @@
  * - model images are float32 RGB, channel-first `(3, S, S)`;
  * - a byte value `p` in [0, 255] maps to `x = p / 255 * 2 - 1` (so [-1, 1]);
  * - transparent pixels are composited over a background (white unless told otherwise);
- * - non-square images are centre-cropped to a square first (option `fit: "stretch"` keeps the
- *   whole image and changes its aspect ratio instead);
+ * - non-square images are fitted to the square `(S, S)` by the `fit` mode: `"pad"` (default)
+ *   scales the longer side to S and centres the image on the background (letterbox, nothing
+ *   lost), `"crop"` centre-crops to a square first, `"stretch"` resizes the whole image and
+ *   changes its aspect ratio; square images give the same result under all three;
  * - resizing is separable: area averaging (box filter with fractional pixel coverage) along an
  *   axis that shrinks, bilinear interpolation with half-pixel centres along an axis that grows.
  *
@@ -93,11 +95,31 @@ export interface ImageHeader {
 
 /** Options of {@linkcode toModelImage}. */
 export interface ToModelImageOptions {
-  /** RGB background that transparency is composited over (default white `[255, 255, 255]`). */
+  /**
+   * RGB background that transparency is composited over and that `fit: "pad"` fills the
+   * margins with (default white `[255, 255, 255]`).
+   */
   background?: readonly [number, number, number];
-  /** `"crop"` (default): centre-crop to a square; `"stretch"`: resize the whole image. */
-  fit?: "crop" | "stretch";
+  /**
+   * How a non-square image becomes square (see {@linkcode FIT_MODES}): `"pad"` (default) scales
+   * the longer side to S and centres the image on `background`; `"crop"` centre-crops to a
+   * square; `"stretch"` resizes the whole image to S×S.
+   */
+  fit?: FitMode;
 }
+
+/** How a non-square image is fitted to the model's square: letterbox, centre crop or stretch. */
+export type FitMode = "pad" | "crop" | "stretch";
+
+/**
+ * The fit modes, default first.
+ *
+ * @example
+ * ```ts
+ * FIT_MODES[0]; // "pad"
+ * ```
+ */
+export const FIT_MODES: readonly FitMode[] = ["pad", "crop", "stretch"];
 
 /**
  * Map a byte value to the model range: `p / 255 * 2 - 1`.
@@ -594,9 +616,11 @@ function axisWeights(inSize: number, outSize: number): { idx: number[]; w: numbe
 }
 
 /**
- * Convert an RGBA image to a model image: composite over the background, centre-crop (or
- * stretch) to a square, resize to `size` (area when shrinking, bilinear when enlarging) and
- * normalise to `(3, size, size)` float32 in [-1, 1].
+ * Convert an RGBA image to a model image: composite over the background, fit to a square
+ * (`fit`: letterbox `"pad"` by default, centre `"crop"` or `"stretch"`), resize (area when
+ * shrinking, bilinear when enlarging) and normalise to `(3, size, size)` float32 in [-1, 1].
+ * With `"pad"`, a `w×h` image with `w > h` is resized to `size × round(h * size / w)` (at least
+ * 1) and centred vertically (extra row at the bottom), the rest filled with `background`.
  *
  * @example
  * ```ts
@@ -617,13 +641,25 @@ export function toModelImage(
     );
   }
   const bg = options.background ?? [255, 255, 255];
+  const fit = options.fit ?? "pad";
+  if (!FIT_MODES.includes(fit)) {
+    throw new RangeError(`expected fit ${FIT_MODES.join(", ")}, found ${JSON.stringify(fit)}`);
+  }
   let x0 = 0, y0 = 0, w = width, h = height;
-  if ((options.fit ?? "crop") === "crop" && width !== height) {
+  if (fit === "crop" && width !== height) {
     const s = Math.min(width, height);
     x0 = Math.floor((width - s) / 2);
     y0 = Math.floor((height - s) / 2);
     w = h = s;
   }
+  // The resized content is tw×th, placed at (ox, oy) of the size×size output.
+  let tw = size, th = size;
+  if (fit === "pad" && width !== height) {
+    if (width > height) th = Math.max(1, Math.round((height * size) / width));
+    else tw = Math.max(1, Math.round((width * size) / height));
+  }
+  const ox = Math.floor((size - tw) / 2);
+  const oy = Math.floor((size - th) / 2);
   // Composited RGB floats (0..255) of the cropped region, channel-first.
   const rgb = new Float32Array(3 * w * h);
   for (let y = 0; y < h; y++) {
@@ -633,30 +669,33 @@ export function toModelImage(
       for (let c = 0; c < 3; c++) rgb[c * w * h + y * w + x] = data[o + c] * a + bg[c] * (1 - a);
     }
   }
-  const wx = axisWeights(w, size);
-  const wy = axisWeights(h, size);
-  // Horizontal pass: (3, h, size).
-  const tmp = new Float32Array(3 * h * size);
+  const wx = axisWeights(w, tw);
+  const wy = axisWeights(h, th);
+  // Horizontal pass: (3, h, tw).
+  const tmp = new Float32Array(3 * h * tw);
   for (let c = 0; c < 3; c++) {
     for (let y = 0; y < h; y++) {
       const row = c * w * h + y * w;
-      for (let ox = 0; ox < size; ox++) {
-        const { idx, w: ws } = wx[ox];
+      for (let x = 0; x < tw; x++) {
+        const { idx, w: ws } = wx[x];
         let v = 0;
         for (let k = 0; k < idx.length; k++) v += rgb[row + idx[k]] * ws[k];
-        tmp[c * h * size + y * size + ox] = v;
+        tmp[c * h * tw + y * tw + x] = v;
       }
     }
   }
-  // Vertical pass and normalisation: (3, size, size).
+  // Background (seen only with "pad"), then the vertical pass and normalisation.
   const out = new Float32Array(3 * size * size);
   for (let c = 0; c < 3; c++) {
-    for (let oy = 0; oy < size; oy++) {
-      const { idx, w: ws } = wy[oy];
-      for (let ox = 0; ox < size; ox++) {
+    out.fill(normalizePixel(bg[c]), c * size * size, (c + 1) * size * size);
+  }
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < th; y++) {
+      const { idx, w: ws } = wy[y];
+      for (let x = 0; x < tw; x++) {
         let v = 0;
-        for (let k = 0; k < idx.length; k++) v += tmp[c * h * size + idx[k] * size + ox] * ws[k];
-        out[c * size * size + oy * size + ox] = normalizePixel(v);
+        for (let k = 0; k < idx.length; k++) v += tmp[c * h * tw + idx[k] * tw + x] * ws[k];
+        out[c * size * size + (y + oy) * size + (x + ox)] = normalizePixel(v);
       }
     }
   }

@@ -11,4 +11,4 @@ export * from "./load.ts";
 export * from "./config.ts";
 export * from "./batches.ts";
 export * from "./tensors.ts";
-export { decodeImage, toModelImage } from "./image.ts";
+export { decodeImage, FIT_MODES, type FitMode, toModelImage } from "./image.ts";
