@@ -6,7 +6,9 @@ import {
   FIRST_MERGE_ID,
   PAD_ID,
   pretokenize,
+  readTokenizerFile,
   Tokenizer,
+  TokenizerError,
   trainTokenizer,
 } from "../src/text/tokenizer.ts";
 import { mulberry32 } from "../src/util/rng.ts";
@@ -234,4 +236,47 @@ Deno.test("training on a few thousand captions learns the merges of a from-scrat
     );
   }
   assert.equal(tok.decode(tok.encode(corpus[42])), corpus[42]);
+});
+
+Deno.test("tokenizer JSON errors are TokenizerErrors naming the file and the field", async () => {
+  const obj = JSON.parse(JSON.stringify(trainTokenizer(CORPUS, { vocabSize: 280 })));
+  const named = (json: unknown, field: string | undefined, detail: RegExp) =>
+    assert.throws(() => Tokenizer.fromJSON(json, "tok.json"), (e) => {
+      assert.ok(e instanceof TokenizerError, `expected a TokenizerError, found ${e}`);
+      assert.equal(e.file, "tok.json");
+      assert.equal(e.field, field);
+      assert.ok(e.message.startsWith(`tok.json: ${field ? `${field}: ` : ""}expected`), e.message);
+      assert.match(e.message, detail);
+      return true;
+    });
+  named("{not json", undefined, /unparsable text/);
+  named("null", undefined, /found null/);
+  named({ ...obj, extra: 1 }, undefined, /exactly the keys .* found .*"extra"/);
+  named({ ...obj, version: "1" }, "version", /found the string "1"/);
+  named({ ...obj, specials: { pad: 0, bos: 1 } }, "specials.eos", /found eos nothing/);
+  named({ ...obj, specials: { pad: 0, bos: 1, eos: 2, unk: 3 } }, "specials", /"unk"/);
+  named({ ...obj, merges: {} }, "merges", /an array, found an object/);
+  // Before: `Cannot read properties of null` (a TypeError) from inside the constructor.
+  named({ ...obj, merges: [[3, 4], null] }, "merges[1]", /pair of integer ids, found null/);
+  named({ ...obj, merges: [[3, 4], [3, 1e400]] }, "merges[1]", /found \[3, Infinity\]/);
+  named({ ...obj, merges: [[3, 4], [3, 4]] }, "merges[1]", /unique.*merge 0 and merge 1/);
+  // Each merge joining the previous one: n²/2 bytes, refused at 64 MiB, not built.
+  const chain = Array.from({ length: 20000 }, (_, i) => [i ? 258 + i : 3, 3]);
+  named({ ...obj, merges: chain }, "merges[11583]", /at most 67108864 bytes in all/);
+
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/tokenizer.json`;
+    await Deno.writeTextFile(path, JSON.stringify(obj));
+    assert.equal((await readTokenizerFile(path)).vocabSize, 280);
+    await Deno.writeFile(path, Uint8Array.of(0x7b, 0xff, 0x7d));
+    await assert.rejects(
+      readTokenizerFile(path),
+      /^TokenizerError: .*tokenizer.json: expected UTF-8/,
+    );
+    await assert.rejects(readTokenizerFile(dir), /: expected a regular file/);
+    await assert.rejects(readTokenizerFile(`${dir}/none.json`), /none.json: expected a readable/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

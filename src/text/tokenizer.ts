@@ -32,6 +32,68 @@ export const TOKENIZER_JSON_VERSION = 1;
 const MAX_VOCAB = 1 << 20;
 
 /**
+ * The most bytes all tokens together may stand for (64 MiB). Real vocabularies are far below it
+ * (a few bytes a token); it stops a hostile merge list (each merge joining the previous one,
+ * n²/2 bytes) from taking unbounded memory and time.
+ */
+export const MAX_TOKEN_BYTES = 64 * 2 ** 20;
+
+/** The largest tokenizer file {@linkcode readTokenizerFile} reads (256 MiB). */
+export const MAX_TOKENIZER_FILE_BYTES = 256 * 2 ** 20;
+
+/**
+ * A tokenizer (its JSON, its file or its merge list) that cannot be used: names the file (when
+ * known) and the field at fault, what was expected and what was found.
+ *
+ * @example
+ * ```ts
+ * import { Tokenizer, TokenizerError } from "./tokenizer.ts";
+ * try {
+ *   Tokenizer.fromJSON('{"version": 2}', "tok.json");
+ * } catch (e) {
+ *   console.log(e instanceof TokenizerError, (e as Error).message);
+ *   // true tok.json: version: expected tokenizer version 1, found 2
+ * }
+ * ```
+ */
+export class TokenizerError extends Error {
+  /** The file, when the tokenizer came from one. */
+  readonly file?: string;
+  /** The field at fault (`version`, `specials.eos`, `merges[3]`, ...), when one is. */
+  readonly field?: string;
+  constructor(detail: string, opts: { file?: string; field?: string; cause?: unknown } = {}) {
+    super(
+      `${opts.file ?? "tokenizer JSON"}: ${
+        opts.field === undefined ? "" : `${opts.field}: `
+      }${detail}`,
+      opts.cause === undefined ? undefined : { cause: opts.cause },
+    );
+    this.name = "TokenizerError";
+    this.file = opts.file;
+    this.field = opts.field;
+  }
+}
+
+/** A value as a short text for "found ...": its type and a bounded excerpt. */
+function describe(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (v === null) return "null";
+  const clip = (t: string) => (t.length > 60 ? `${t.slice(0, 57)}...` : t);
+  if (Array.isArray(v)) return `an array ${clip(JSON.stringify(v))}`;
+  if (typeof v === "object") return `an object ${clip(JSON.stringify(v))}`;
+  if (typeof v === "string") return `the string ${clip(JSON.stringify(v))}`;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return `${typeof v} ${clip(String(v))}`;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const JSON_KEYS = ["merges", "specials", "type", "version"];
+const SPECIAL_KEYS = ["bos", "eos", "pad"];
+
+/**
  * Pre-tokenizer pattern: an optional space followed by letters (with combining marks), or by
  * digits, or by other non-space symbols; whitespace runs not followed by a non-space; any other
  * whitespace. Every character of the input is covered by exactly one match.
@@ -126,34 +188,65 @@ export class Tokenizer {
    * tok.encode("ab"); // [259]
    * ```
    */
-  constructor(merges: readonly (readonly [number, number])[]) {
+  /**
+   * @param merges merge `i` joins ids `[a, b]` into id `259 + i`.
+   * @param file the file the merges came from, named in errors.
+   * @throws {TokenizerError} naming `merges[i]` when a merge is not a pair of known ids, is
+   *   repeated, or the tokens grow past {@linkcode MAX_TOKEN_BYTES}.
+   */
+  constructor(merges: readonly (readonly [number, number])[], file?: string) {
+    const fail = (detail: string, field = "merges"): never => {
+      throw new TokenizerError(detail, { file, field });
+    };
+    if (!Array.isArray(merges)) fail(`expected an array of merges, found ${describe(merges)}`);
     if (FIRST_MERGE_ID + merges.length > MAX_VOCAB) {
-      throw new RangeError(
-        `expected at most ${MAX_VOCAB - FIRST_MERGE_ID} merges, found ${merges.length}`,
-      );
+      fail(`expected at most ${MAX_VOCAB - FIRST_MERGE_ID} merges, found ${merges.length}`);
     }
     for (let b = 0; b < 256; b++) this.#bytes[BYTE_OFFSET + b] = Uint8Array.of(b);
     this.#merges = [];
-    merges.forEach(([a, b], i) => {
+    let total = 256;
+    for (let i = 0; i < merges.length; i++) {
+      const m = merges[i];
+      const field = `merges[${i}]`;
+      if (!Array.isArray(m) || m.length !== 2) {
+        fail(`expected merge ${i} to be a pair of integer ids, found ${describe(m)}`, field);
+      }
+      const [a, b] = m;
       const id = FIRST_MERGE_ID + i;
       for (const part of [a, b]) {
         if (!Number.isInteger(part) || part < BYTE_OFFSET || part >= id) {
-          throw new RangeError(
-            `expected merge ${i} to join ids in [${BYTE_OFFSET}, ${id}), found [${a}, ${b}]`,
+          fail(
+            `expected merge ${i} to join ids in [${BYTE_OFFSET}, ${id}), found [${describe(a)}, ${
+              describe(b)
+            }]`,
+            field,
           );
         }
       }
       const key = pairKey(a, b);
       if (this.#ranks.has(key)) {
-        throw new RangeError(`expected unique merges, found [${a}, ${b}] twice (merge ${i})`);
+        fail(
+          `expected unique merges, found [${a}, ${b}] twice (merge ${this.#ranks.get(key)} and ` +
+            `merge ${i})`,
+          field,
+        );
+      }
+      const length = this.#bytes[a].length + this.#bytes[b].length;
+      total += length;
+      if (total > MAX_TOKEN_BYTES) {
+        fail(
+          `expected tokens standing for at most ${MAX_TOKEN_BYTES} bytes in all, found more by ` +
+            `merge ${i} (its token alone stands for ${length} bytes)`,
+          field,
+        );
       }
       this.#ranks.set(key, i);
-      const joined = new Uint8Array(this.#bytes[a].length + this.#bytes[b].length);
+      const joined = new Uint8Array(length);
       joined.set(this.#bytes[a]);
       joined.set(this.#bytes[b], this.#bytes[a].length);
       this.#bytes[id] = joined;
       this.#merges.push([a, b]);
-    });
+    }
   }
 
   /** Total number of ids (specials + 256 bytes + merges). */
@@ -330,9 +423,13 @@ export class Tokenizer {
   }
 
   /**
-   * Rebuild a tokenizer from {@linkcode Tokenizer.toJSON} output (an object or its JSON text).
-   * Throws a descriptive error on malformed input.
+   * Rebuild a tokenizer from {@linkcode Tokenizer.toJSON} output (an object or its JSON text),
+   * strictly: exactly the keys `version` (1), `type` (`"byte-bpe"`), `specials`
+   * (exactly `{pad: 0, bos: 1, eos: 2}`) and `merges` (pairs of known integer ids, each pair
+   * once).
    *
+   * @param file the file the JSON came from, named in every error.
+   * @throws {TokenizerError} naming the file and the field, what was expected and what was found.
    * @example
    * ```ts
    * const tok = Tokenizer.fromJSON({
@@ -344,50 +441,116 @@ export class Tokenizer {
    * tok.vocabSize; // 259
    * ```
    */
-  static fromJSON(json: unknown): Tokenizer {
+  static fromJSON(json: unknown, file?: string): Tokenizer {
+    const fail = (detail: string, field?: string): never => {
+      throw new TokenizerError(detail, { file, field });
+    };
     let value = json;
     if (typeof json === "string") {
       try {
         value = JSON.parse(json);
       } catch (e) {
-        throw new SyntaxError(`expected tokenizer JSON text, found unparsable text: ${e}`);
+        fail(`expected tokenizer JSON text, found unparsable text (${(e as Error).message})`);
       }
     }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new TypeError(
-        `expected a tokenizer JSON object, found ${Array.isArray(value) ? "array" : typeof value}`,
+    if (!isPlainObject(value)) {
+      fail(
+        `expected a tokenizer JSON object, found ${
+          Array.isArray(value) ? "array" : describe(value)
+        }`,
       );
     }
     const obj = value as Record<string, unknown>;
     if (obj.version !== TOKENIZER_JSON_VERSION) {
-      throw new RangeError(
-        `expected tokenizer version ${TOKENIZER_JSON_VERSION}, found ${
-          JSON.stringify(obj.version)
+      fail(
+        `expected tokenizer version ${TOKENIZER_JSON_VERSION}, found ${describe(obj.version)}`,
+        "version",
+      );
+    }
+    if (obj.type !== "byte-bpe") fail(`expected "byte-bpe", found ${describe(obj.type)}`, "type");
+    const keys = Object.keys(obj).sort();
+    if (keys.join() !== JSON_KEYS.join()) {
+      fail(
+        `expected exactly the keys version, type, specials, merges, found ${
+          keys.map((k) => JSON.stringify(k)).join(", ")
         }`,
       );
     }
-    if (obj.type !== "byte-bpe") {
-      throw new TypeError(`expected tokenizer type "byte-bpe", found ${JSON.stringify(obj.type)}`);
+    const sp = obj.specials;
+    if (!isPlainObject(sp)) {
+      fail(`expected specials {pad: 0, bos: 1, eos: 2}, found ${describe(sp)}`, "specials");
     }
-    const sp = obj.specials as Record<string, unknown> | undefined;
-    if (sp === undefined || sp.pad !== PAD_ID || sp.bos !== BOS_ID || sp.eos !== EOS_ID) {
-      throw new RangeError(
-        `expected specials {pad: 0, bos: 1, eos: 2}, found ${JSON.stringify(obj.specials)}`,
+    const special = sp as Record<string, unknown>;
+    for (const [k, id] of [["pad", PAD_ID], ["bos", BOS_ID], ["eos", EOS_ID]] as const) {
+      if (special[k] !== id) {
+        fail(
+          `expected specials {pad: 0, bos: 1, eos: 2}, found ${k} ${describe(special[k])}`,
+          `specials.${k}`,
+        );
+      }
+    }
+    const spKeys = Object.keys(special).sort();
+    if (spKeys.join() !== SPECIAL_KEYS.join()) {
+      fail(
+        `expected specials with exactly the keys pad, bos, eos, found ${
+          spKeys.map((k) => JSON.stringify(k)).join(", ")
+        }`,
+        "specials",
       );
     }
     if (!Array.isArray(obj.merges)) {
-      throw new TypeError(`expected merges to be an array, found ${typeof obj.merges}`);
+      fail(`expected merges to be an array, found ${describe(obj.merges)}`, "merges");
     }
-    const merges = obj.merges.map((m, i) => {
-      if (!Array.isArray(m) || m.length !== 2 || !m.every(Number.isInteger)) {
-        throw new TypeError(
-          `expected merge ${i} to be a pair of integer ids, found ${JSON.stringify(m)}`,
-        );
-      }
-      return [m[0], m[1]] as [number, number];
-    });
-    return new Tokenizer(merges);
+    return new Tokenizer(obj.merges as [number, number][], file);
   }
+}
+
+/**
+ * Read a tokenizer file written from {@linkcode Tokenizer.toJSON} (e.g. a checkpoint's
+ * `tokenizer.json`): a regular file of at most {@linkcode MAX_TOKENIZER_FILE_BYTES}, UTF-8
+ * JSON, checked as {@linkcode Tokenizer.fromJSON} does. Every error names `path`.
+ *
+ * @throws {TokenizerError} naming the file (and the field) when it cannot be read or used.
+ * @example
+ * ```ts
+ * import { readTokenizerFile, trainTokenizer } from "./tokenizer.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".json" });
+ * await Deno.writeTextFile(path, JSON.stringify(trainTokenizer(["a red circle"], { vocabSize: 270 })));
+ * (await readTokenizerFile(path)).decode([1, 100, 2]); // "a"
+ * ```
+ */
+export async function readTokenizerFile(path: string): Promise<Tokenizer> {
+  let bytes: Uint8Array;
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) {
+      throw new TokenizerError("expected a regular file, found a directory or device", {
+        file: path,
+      });
+    }
+    if (info.size > MAX_TOKENIZER_FILE_BYTES) {
+      throw new TokenizerError(
+        `expected a file of at most ${MAX_TOKENIZER_FILE_BYTES} bytes, found ${info.size}`,
+        { file: path },
+      );
+    }
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof TokenizerError) throw e;
+    throw new TokenizerError(`expected a readable tokenizer file, found ${(e as Error).message}`, {
+      file: path,
+      cause: e,
+    });
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new TokenizerError("expected UTF-8 JSON text, found bytes that are not valid UTF-8", {
+      file: path,
+    });
+  }
+  return Tokenizer.fromJSON(text, path);
 }
 
 /**
