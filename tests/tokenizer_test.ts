@@ -260,9 +260,9 @@ Deno.test("tokenizer JSON errors are TokenizerErrors naming the file and the fie
   named({ ...obj, merges: [[3, 4], null] }, "merges[1]", /pair of integer ids, found null/);
   named({ ...obj, merges: [[3, 4], [3, 1e400]] }, "merges[1]", /found \[3, Infinity\]/);
   named({ ...obj, merges: [[3, 4], [3, 4]] }, "merges[1]", /unique.*merge 0 and merge 1/);
-  // Each merge joining the previous one: n²/2 bytes, refused at 64 MiB, not built.
+  // Each merge joining the previous one: n²/2 bytes, refused at 16 MiB, not built.
   const chain = Array.from({ length: 20000 }, (_, i) => [i ? 258 + i : 3, 3]);
-  named({ ...obj, merges: chain }, "merges[11583]", /at most 67108864 bytes in all/);
+  named({ ...obj, merges: chain }, "merges[5791]", /at most 16777216 bytes in all/);
 
   const dir = await Deno.makeTempDir();
   try {

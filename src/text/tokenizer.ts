@@ -32,11 +32,11 @@ export const TOKENIZER_JSON_VERSION = 1;
 const MAX_VOCAB = 1 << 20;
 
 /**
- * The most bytes all tokens together may stand for (64 MiB). Real vocabularies are far below it
+ * The most bytes all tokens together may stand for (16 MiB). Real vocabularies are far below it
  * (a few bytes a token); it stops a hostile merge list (each merge joining the previous one,
  * n²/2 bytes) from taking unbounded memory and time.
  */
-export const MAX_TOKEN_BYTES = 64 * 2 ** 20;
+export const MAX_TOKEN_BYTES = 16 * 2 ** 20;
 
 /** The largest tokenizer file {@linkcode readTokenizerFile} reads (256 MiB). */
 export const MAX_TOKENIZER_FILE_BYTES = 256 * 2 ** 20;
@@ -202,8 +202,9 @@ export class Tokenizer {
     if (FIRST_MERGE_ID + merges.length > MAX_VOCAB) {
       fail(`expected at most ${MAX_VOCAB - FIRST_MERGE_ID} merges, found ${merges.length}`);
     }
-    for (let b = 0; b < 256; b++) this.#bytes[BYTE_OFFSET + b] = Uint8Array.of(b);
-    this.#merges = [];
+    // First every merge checked and the token lengths summed (numbers only, so a hostile list
+    // is refused before anything big is allocated), then the tokens' bytes built.
+    const lengths: number[] = new Array(FIRST_MERGE_ID).fill(1);
     let total = 256;
     for (let i = 0; i < merges.length; i++) {
       const m = merges[i];
@@ -231,7 +232,7 @@ export class Tokenizer {
           field,
         );
       }
-      const length = this.#bytes[a].length + this.#bytes[b].length;
+      const length = lengths[a] + lengths[b];
       total += length;
       if (total > MAX_TOKEN_BYTES) {
         fail(
@@ -241,12 +242,16 @@ export class Tokenizer {
         );
       }
       this.#ranks.set(key, i);
-      const joined = new Uint8Array(length);
+      lengths.push(length);
+    }
+    for (let b = 0; b < 256; b++) this.#bytes[BYTE_OFFSET + b] = Uint8Array.of(b);
+    this.#merges = merges.map(([a, b], i) => {
+      const joined = new Uint8Array(lengths[FIRST_MERGE_ID + i]);
       joined.set(this.#bytes[a]);
       joined.set(this.#bytes[b], this.#bytes[a].length);
-      this.#bytes[id] = joined;
-      this.#merges.push([a, b]);
-    }
+      this.#bytes[FIRST_MERGE_ID + i] = joined;
+      return [a, b];
+    });
   }
 
   /** Total number of ids (specials + 256 bytes + merges). */
