@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { formatProgress } from "../sweep/progress.ts";
 import { runSweep } from "../sweep/run.ts";
 import { validateSweepSpec } from "../sweep/spec.ts";
+import { resolveConfigDataPaths } from "../data/paths.ts";
 
 const USAGE = `Usage: sweep_run --spec <sweep.json> --out <dir> --entry <trial.ts>
   [--concurrency N] [--retry-failed] [--force] [--timeout SECONDS] [--backend NAME]
@@ -83,7 +84,9 @@ export async function main(args: string[]): Promise<number> {
   const onSigint = () => ctl.abort(new Error("interrupted"));
   Deno.addSignalListener("SIGINT", onSigint);
   try {
-    const spec = validateSweepSpec(JSON.parse(await Deno.readTextFile(values.spec)));
+    // A relative base.train.data.path is relative to the spec file's folder.
+    const raw = JSON.parse(await Deno.readTextFile(values.spec));
+    const spec = validateSweepSpec(resolveConfigDataPaths(raw, values.spec, ["base", "train"]));
     const summary = await runSweep({
       spec,
       outDir: values.out,

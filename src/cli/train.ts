@@ -11,6 +11,7 @@ import { resolveTrainConfig, type TrainConfigInput } from "../train/config.ts";
 import { dataSummaryText, train } from "../train/trainer.ts";
 import { releaseTrainLock } from "../train/lock.ts";
 import { readCheckpoint } from "../train/checkpoint.ts";
+import { resolveConfigDataPaths } from "../data/paths.ts";
 import { ProgressBar, trainProgressText } from "./progress.ts";
 import { isPositiveInt } from "../util/validate.ts";
 import { BACKEND_CHOICES } from "../backends/setup.ts";
@@ -47,7 +48,11 @@ if (values.help) {
 let input: TrainConfigInput;
 if (values.config) {
   try {
-    input = JSON.parse(await Deno.readTextFile(values.config));
+    // A relative data.path (and emoji's *Dir) is relative to the config file's folder.
+    input = resolveConfigDataPaths(
+      JSON.parse(await Deno.readTextFile(values.config)),
+      values.config,
+    );
   } catch (e) {
     fail(`cannot read config ${values.config}: ${(e as Error).message}`);
   }

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { resolve } from "node:path";
 import type { Dataset } from "./types.ts";
 import { type ShapesConfig, shapesDataset } from "./shapes.ts";
 import { type EmojiConfig, emojiDataset } from "./emoji.ts";
@@ -22,34 +21,6 @@ export interface LoadedDataset {
   skipped: number;
   /** The skipped manifest rows (file, line, reason), in line order; empty otherwise. */
   skippedRows: ManifestIssue[];
-}
-
-/**
- * Resolve a data config's relative file paths against a folder, normally the folder of the
- * config file that names them: a manifest's `path`, and emoji's `googleDir`, `twitterDir` and
- * `emojibaseDir`. Absolute paths are kept; other keys and other datasets are returned as is.
- * The result's paths are absolute (a relative `baseDir` is taken from the working directory), so
- * errors name the file actually read.
- *
- * @example
- * ```ts
- * import { resolveDataPaths } from "./load.ts";
- * resolveDataPaths({ name: "manifest", path: "data/" }, "/home/me/configs");
- * // { name: "manifest", path: "/home/me/configs/data" }
- * ```
- */
-export function resolveDataPaths(data: DataConfig, baseDir: string): DataConfig {
-  if (typeof data !== "object" || data === null) return data;
-  const at = (p: unknown) => typeof p === "string" && p !== "" ? resolve(baseDir, p) : p;
-  if (data.name === "manifest") return { ...data, path: at(data.path) as string };
-  if (data.name === "emoji") {
-    const out = { ...data };
-    for (const key of ["googleDir", "twitterDir", "emojibaseDir"] as const) {
-      if (out[key] !== undefined) out[key] = at(out[key]) as string;
-    }
-    return out;
-  }
-  return data;
 }
 
 /**

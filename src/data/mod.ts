@@ -8,7 +8,15 @@ export * from "./shapes.ts";
 export * from "./emoji.ts";
 export * from "./manifest.ts";
 export * from "./load.ts";
+export * from "./paths.ts";
 export * from "./config.ts";
 export * from "./batches.ts";
 export * from "./tensors.ts";
-export { decodeImage, FIT_MODES, type FitMode, toModelImage } from "./image.ts";
+export {
+  decodeImage,
+  FIT_MODES,
+  type FitMode,
+  ImageError,
+  readImageFile,
+  toModelImage,
+} from "./image.ts";

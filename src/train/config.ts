@@ -15,6 +15,8 @@ import {
   ViTConfigSchema,
 } from "../model/config.ts";
 import { type DataConfig, DataConfigSchema } from "../data/config.ts";
+import { resolveConfigDataPaths } from "../data/paths.ts";
+import { fileURLToPath } from "node:url";
 import { BACKENDS } from "../backends/setup.ts";
 import { num, parseConfig, type SameType } from "../schema/format.ts";
 
@@ -201,7 +203,8 @@ export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
 }
 
 /**
- * Read a training config file (JSON) and resolve it ({@linkcode resolveTrainConfig}).
+ * Read a training config file (JSON) and resolve it ({@linkcode resolveTrainConfig}); a relative
+ * data path in it is taken relative to the file's folder.
  *
  * @throws {RangeError|TypeError|SyntaxError} naming the file and what is wrong in it.
  * @example
@@ -212,7 +215,9 @@ export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
  * ```
  */
 export async function readTrainConfigFile(path: string | URL): Promise<TrainConfig> {
-  const input = await readJsonFile(path);
+  // A relative data.path (and emoji's *Dir) is relative to the config file's folder.
+  const file = typeof path === "string" ? path : fileURLToPath(path);
+  const input = resolveConfigDataPaths(await readJsonFile(path), file);
   try {
     return resolveTrainConfig(input as TrainConfigInput);
   } catch (e) {
