@@ -12,12 +12,17 @@
  * libgomp's workers then spin for the whole life of the process instead of a few milliseconds
  * after each parallel sgemm, which turns the exit race of an unpinned OpenMP build from "sometimes"
  * into "every time" (the hardest case for the fix). Prints one line per abnormal exit, a summary
- * line and a JSON object as the last line; exits 1 if any process ended abnormally.
+ * line and a JSON object as the last line; exits 1 if any process ended abnormally, 2 on bad
+ * arguments (one line and the usage).
  *
  * @module
  */
 import { blasInfo } from "../src/backends/blas/backend.ts";
 import { resolveOpenBlasLibrary } from "../src/backends/blas/openblas.ts";
+import { exitOnUncaught, UsageError } from "../src/cli/main.ts";
+
+const USAGE = "usage: deno task exit-stress [--processes N] [--library pthread|openmp|PATH] " +
+  "[--omp-wait-policy active|passive] [--concurrency N] [--keep]";
 import { toTensors } from "../src/data/tensors.ts";
 import { evaluate } from "../src/eval/evaluate.ts";
 import { resolveTrainConfig } from "../src/train/config.ts";
@@ -156,29 +161,33 @@ function parseArgs(args: string[]) {
     ompWaitPolicy: undefined as string | undefined,
     keep: false,
     child: undefined as string | undefined,
+    help: false,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const int = (name: string) => {
       const v = Number(args[++i]);
       if (!Number.isInteger(v) || v < 1) {
-        throw new RangeError(`expected --${name} to be a positive integer, found ${args[i]}`);
+        throw new UsageError(`expected --${name} to be a positive integer, found ${args[i]}`);
       }
       return v;
     };
     if (a === "--processes") o.processes = int("processes");
     else if (a === "--concurrency") o.concurrency = int("concurrency");
-    else if (a === "--library") o.library = args[++i];
+    else if (a === "--library") {
+      o.library = args[++i];
+      if (!o.library) throw new UsageError("expected a value after --library, found none");
+    } else if (a === "--help" || a === "-h") o.help = true;
     else if (a === "--omp-wait-policy") {
       const v = (args[++i] ?? "").toUpperCase();
       if (v !== "ACTIVE" && v !== "PASSIVE") {
-        throw new RangeError(`expected --omp-wait-policy active or passive, found "${args[i]}"`);
+        throw new UsageError(`expected --omp-wait-policy active or passive, found "${args[i]}"`);
       }
       o.ompWaitPolicy = v;
     } else if (a === "--keep") o.keep = true;
     else if (a === "--child") o.child = args[++i];
     else {
-      throw new RangeError(
+      throw new UsageError(
         `expected --processes N, --library pthread|openmp|PATH, --omp-wait-policy active|passive, ` +
           `--concurrency N or --keep, found "${a}"`,
       );
@@ -293,7 +302,20 @@ export async function exitStress(opts: {
 }
 
 if (import.meta.main) {
+  exitOnUncaught("exit-stress", USAGE);
   const o = parseArgs(Deno.args);
+  if (o.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  if (o.library?.includes("/")) {
+    try {
+      Deno.statSync(o.library);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      throw new UsageError(`expected --library to name an OpenBLAS file, found no ${o.library}`);
+    }
+  }
   if (o.child !== undefined) {
     await child(o.child);
   } else {

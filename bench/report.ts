@@ -7,8 +7,11 @@
  *
  * - `--quick`: fewer iterations, slow combinations skipped (for CI).
  * - `--filter TEXT`: only benches whose name contains TEXT (passed to `deno bench --filter`).
- * - `--backends LIST`: only these backends (default cpu, wasm, webgpu, blas).
+ * - `--backends LIST`: only these backends (default: `$COCA_BACKEND` when it names one, else cpu,
+ *   wasm, webgpu, blas).
  * - `--out DIR`: output folder (default `bench/results`).
+ *
+ * Exit status: 0 report written, 2 bad arguments (one line and the usage), 1 any other failure.
  *
  * @module
  */
@@ -16,6 +19,11 @@ import { type BenchCase, CASES } from "./cases.ts";
 import { MODEL_CASES } from "./model_cases.ts";
 import { MODULE_CASES } from "./module_cases.ts";
 import type { Sidecar, SidecarEntry } from "./harness.ts";
+import { BACKENDS } from "../src/backends/setup.ts";
+import { backendChoice, exitOnUncaught, UsageError } from "../src/cli/main.ts";
+
+const USAGE = "usage: deno task bench:report [--quick] [--filter TEXT] [--backends cpu,blas] " +
+  "[--out DIR]";
 
 /** One row of the report: a case on a backend. */
 export interface ReportRow {
@@ -315,18 +323,40 @@ async function machineInfo(
 }
 
 function parseArgs(args: string[]) {
-  const o = { quick: false, filter: undefined as string | undefined, backends: "", out: "" };
+  const o = {
+    quick: false,
+    filter: undefined as string | undefined,
+    backends: "",
+    out: "",
+    help: false,
+  };
+  const value = (flag: string, v: string | undefined) => {
+    if (v === undefined || v === "") {
+      throw new UsageError(`expected a value after ${flag}, found none`);
+    }
+    return v;
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--quick") o.quick = true;
-    else if (a === "--filter") o.filter = args[++i];
-    else if (a === "--backends") o.backends = args[++i] ?? "";
-    else if (a === "--out") o.out = args[++i] ?? "";
+    else if (a === "--help" || a === "-h") o.help = true;
+    else if (a === "--filter") o.filter = value(a, args[++i]);
+    else if (a === "--backends") o.backends = value(a, args[++i]);
+    else if (a === "--out") o.out = value(a, args[++i]);
     else {
-      throw new Error(
+      throw new UsageError(
         `expected --quick, --filter TEXT, --backends LIST or --out DIR, found "${a}"`,
       );
     }
+  }
+  for (const b of o.backends.split(",").map((s) => s.trim()).filter(Boolean)) {
+    if (!(BACKENDS as readonly string[]).includes(b)) {
+      throw new UsageError(`expected --backends to list ${BACKENDS.join(", ")}, found "${b}"`);
+    }
+  }
+  if (!o.backends) {
+    const env = backendChoice(undefined);
+    if (env !== undefined && env !== "auto") o.backends = env;
   }
   return o;
 }
@@ -353,7 +383,12 @@ export function extractBenchJson(stdout: string): DenoBenchJson {
 }
 
 if (import.meta.main) {
+  exitOnUncaught("bench:report", USAGE);
   const opts = parseArgs(Deno.args);
+  if (opts.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   const root = new URL("../", import.meta.url);
   const outDir = opts.out || new URL("bench/results", root).pathname;
   const sidecarDir = await Deno.makeTempDir({ prefix: "bench-sidecar-" });

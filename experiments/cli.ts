@@ -2,18 +2,22 @@
  * `deno task experiment <name> [--quick] [--out DIR] [--backend B] [--concurrency N] [--force]`:
  * run one experiment of `experiments/` (its sweep, then `summary.md` and `report.html` next to
  * `results.sqlite`). Rerunning the same command resumes; Ctrl-C stops and keeps what is done.
- * `--tiny` is a seconds-long mode for tests (its numbers mean nothing).
+ * `--tiny` is a seconds-long mode for tests (its numbers mean nothing). Backend: `--backend`, else
+ * `$COCA_BACKEND`, else `auto`, written into every trial's config. Exit status: 0 every trial done,
+ * 1 some failed (or the run was stopped), 2 bad input.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { EXPERIMENTS, type Mode, runExperiment } from "./mod.ts";
 import { formatProgress } from "../src/sweep/progress.ts";
-import { BACKEND_CHOICES, BACKENDS } from "../src/backends/setup.ts";
+import { BACKEND_CHOICES } from "../src/backends/setup.ts";
 import { isPositiveInt } from "../src/util/validate.ts";
+import { backendChoice, exitOnUncaught, UsageError } from "../src/cli/main.ts";
 
 const USAGE = `usage: deno task experiment <${Object.keys(EXPERIMENTS).join("|")}> [--quick] ` +
   `[--out DIR] [--backend ${BACKEND_CHOICES}] [--concurrency N] [--force]`;
+exitOnUncaught("experiment", USAGE);
 
 const { values, positionals } = parseArgs({
   args: Deno.args,
@@ -22,7 +26,7 @@ const { values, positionals } = parseArgs({
     quick: { type: "boolean", default: false },
     tiny: { type: "boolean", default: false },
     out: { type: "string" },
-    backend: { type: "string", default: "auto" },
+    backend: { type: "string" },
     concurrency: { type: "string", default: "1" },
     force: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
@@ -35,26 +39,20 @@ if (values.help) {
 const name = positionals[0];
 const exp = name === undefined ? undefined : EXPERIMENTS[name];
 if (!exp || positionals.length !== 1) {
-  console.error(
-    `experiment: expected one experiment name (${Object.keys(EXPERIMENTS).join(", ")}), found ${
+  throw new UsageError(
+    `expected one experiment name (${Object.keys(EXPERIMENTS).join(", ")}), found ${
       positionals.length ? positionals.map((p) => `"${p}"`).join(" ") : "none"
-    }\n${USAGE}`,
+    }`,
   );
-  Deno.exit(2);
 }
 const concurrency = Number(values.concurrency);
 if (!isPositiveInt(concurrency)) {
-  console.error(
-    `experiment: expected --concurrency to be a positive integer, found ${values.concurrency}`,
+  throw new UsageError(
+    `expected --concurrency to be a positive integer, found ${values.concurrency}`,
   );
-  Deno.exit(2);
 }
-if (!["auto", ...BACKENDS].includes(values.backend)) {
-  console.error(
-    `experiment: expected --backend ${BACKEND_CHOICES}, found ${values.backend}`,
-  );
-  Deno.exit(2);
-}
+// Written into each trial's config, so the trials run on it whatever their environment.
+const backend = backendChoice(values.backend) ?? "auto";
 const mode: Mode = values.tiny ? "tiny" : values.quick ? "quick" : "full";
 const ctl = new AbortController();
 Deno.addSignalListener("SIGINT", () => ctl.abort());
@@ -62,7 +60,7 @@ const tty = Deno.stdout.isTerminal();
 const out = await runExperiment(exp, {
   mode,
   outDir: values.out,
-  backend: values.backend,
+  backend,
   concurrency,
   force: values.force,
   signal: ctl.signal,

@@ -178,10 +178,13 @@ function silenceNodeBanner(): void {
  */
 export async function setupBackend(name?: BackendName | string): Promise<BackendInfo> {
   register();
-  const wanted = (name ?? Deno.env.get("COCA_BACKEND") ?? "auto").toLowerCase();
+  const fromEnv = name === undefined ? Deno.env.get("COCA_BACKEND") || undefined : undefined;
+  const wanted = (name ?? fromEnv ?? "auto").toLowerCase();
   if (wanted !== "auto" && !(BACKENDS as readonly string[]).includes(wanted)) {
     throw new RangeError(
-      `expected backend to be one of auto, ${BACKENDS.join(", ")}, found "${wanted}"`,
+      `expected ${fromEnv === undefined ? "backend" : "COCA_BACKEND"} to be one of auto, ${
+        BACKENDS.join(", ")
+      }, found "${fromEnv ?? wanted}"`,
     );
   }
   const order = wanted === "auto" ? await autoOrder() : [wanted as Exclude<BackendName, "auto">];

@@ -4,8 +4,9 @@
  * A checkpoint directory holds `config.json` (`{ model: { vit: ViTConfig, coca: CoCaConfig } }`,
  * camelCase), `weights.safetensors` and `tokenizer.json`. Prints one line per image,
  * `PATH<TAB>CAPTION` (newlines and tabs inside a caption escaped as `\n`, `\t`) or, with
- * `--json`, one JSON object per line (`image`, `caption`, `tokens`, `score`, `finished`). Exit code 0 on success,
- * 2 for bad arguments, a missing checkpoint or an unreadable image, 1 for other failures.
+ * `--json`, one JSON object per line (`image`, `caption`, `tokens`, `score`, `finished`). Backend:
+ * `--backend`, else `$COCA_BACKEND`, else `auto`. Exit code 0 on success, 2 for bad arguments, a
+ * missing checkpoint, an unreadable image or a missing permission, 1 for other failures.
  *
  * @module
  */
@@ -26,6 +27,7 @@ import type { Tokenizer } from "../text/tokenizer.ts";
 import { captionText } from "../text/caption.ts";
 import type { SimpleViT } from "../model/vit.ts";
 import { isPositiveInt } from "../util/validate.ts";
+import { backendChoice, errorMessage, reportError, requireBackendPermissions } from "./main.ts";
 
 /** The usage line printed by `--help` and after argument errors. */
 export const CAPTION_USAGE: string =
@@ -62,7 +64,7 @@ export async function loadCaptionCheckpoint(dir: string): Promise<CaptionCheckpo
   try {
     loaded = await loadCheckpoint(dir, { modelOnly: true });
   } catch (e) {
-    throw new CaptionCliError(`cannot load checkpoint: ${(e as Error).message}`);
+    throw new CaptionCliError(`cannot load checkpoint: ${errorMessage(e)}`);
   }
   const { model, tokenizer } = loaded;
   const vit = model.imgEncoder as SimpleViT;
@@ -82,7 +84,7 @@ async function readImage(path: string, size: number): Promise<Float32Array> {
   try {
     bytes = await readImageFile(path);
   } catch (e) {
-    throw new CaptionCliError(`cannot read image ${path}: ${(e as Error).message}`);
+    throw new CaptionCliError(`cannot read image ${path}: ${errorMessage(e)}`);
   }
   try {
     return toModelImage(decodeImage(bytes), size);
@@ -100,7 +102,7 @@ function number(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (v.trim() === "" || !Number.isFinite(n)) {
-    throw new CaptionCliError(`expected ${flag} to be a number, found "${v}"\n${CAPTION_USAGE}`);
+    throw new CaptionCliError(`expected ${flag} to be a number, found "${v}"`);
   }
   return n;
 }
@@ -152,12 +154,7 @@ export async function captionMain(args: string[]): Promise<number> {
   try {
     return await run(args);
   } catch (e) {
-    if (e instanceof CaptionCliError) {
-      console.error(`caption: ${e.message}`);
-      return 2;
-    }
-    console.error(`caption: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-    return 1;
+    return reportError("caption", CAPTION_USAGE, e);
   }
 }
 
@@ -183,23 +180,27 @@ async function run(args: string[]): Promise<number> {
       allowPositionals: true,
     });
   } catch (e) {
-    throw new CaptionCliError(`${(e as Error).message}\n${CAPTION_USAGE}`);
+    throw new CaptionCliError(errorMessage(e));
   }
   const { values, positionals: paths } = parsed;
   if (values.help) {
     console.log(CAPTION_USAGE);
     return 0;
   }
-  if (!values.checkpoint) throw new CaptionCliError(`expected --checkpoint DIR\n${CAPTION_USAGE}`);
-  if (!paths.length) {
-    throw new CaptionCliError(`expected at least one IMAGE path\n${CAPTION_USAGE}`);
-  }
+  if (!values.checkpoint) throw new CaptionCliError("expected --checkpoint DIR, found none");
+  if (!paths.length) throw new CaptionCliError("expected at least one IMAGE path, found none");
   const batchSize = number("--batch-size", values["batch-size"]) ?? 8;
   if (!isPositiveInt(batchSize)) {
     throw new CaptionCliError(`expected --batch-size to be a positive integer, found ${batchSize}`);
   }
   const options = generateOptions(values);
-  await setupBackend(values.backend);
+  const backend = backendChoice(values.backend);
+  requireBackendPermissions(backend);
+  try {
+    await setupBackend(backend);
+  } catch (e) {
+    throw new CaptionCliError((e as Error).message);
+  }
   const { model, tokenizer, imageSize } = await loadCaptionCheckpoint(values.checkpoint);
   try {
     const opts: GenerateOptions = { ...options, bosId: tokenizer.bosId, eosId: tokenizer.eosId };

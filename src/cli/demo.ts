@@ -1,6 +1,6 @@
 /**
  * `deno task demo [--backend B] [--steps N] [--out DIR]`: the main job on built-in
- * data. Trains a small CoCa on the shapes dataset (the config: `configs/demo.json`),
+ * data (backend: `--backend`, else `$COCA_BACKEND`, else `auto`). Trains a small CoCa on the shapes dataset (the config: `configs/demo.json`),
  * evaluates it on held-out images (retrieval, zero-shot, captions), prints image → caption
  * pairs, writes an offline HTML report with plotly charts, and prints one JSON object of
  * metrics as its last line.
@@ -20,6 +20,10 @@ import { BACKEND_CHOICES } from "../backends/setup.ts";
 import { formatDuration } from "../util/duration.ts";
 import { captionText } from "../text/caption.ts";
 import { ProgressBar, trainProgressText } from "./progress.ts";
+import { backendChoice, exitOnUncaught, requireBackendPermissions, UsageError } from "./main.ts";
+
+const usage = `usage: deno task demo [--backend ${BACKEND_CHOICES}] [--steps N] [--out DIR]`;
+exitOnUncaught("demo", usage);
 
 /** The demo's model and run (small enough for about 3 minutes on 2 CPU cores). */
 const DEMO_CONFIG_FILE = new URL("../../configs/demo.json", import.meta.url);
@@ -28,28 +32,27 @@ const DEMO_CONFIG = JSON.parse(await Deno.readTextFile(DEMO_CONFIG_FILE)) as Tra
 const { values } = parseArgs({
   args: Deno.args,
   options: {
-    backend: { type: "string", default: "auto" },
+    backend: { type: "string" },
     steps: { type: "string" },
     out: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
 if (values.help) {
-  console.log(
-    `usage: deno task demo [--backend ${BACKEND_CHOICES}] [--steps N] [--out DIR]`,
-  );
+  console.log(usage);
   Deno.exit(0);
 }
 
 if (values.steps !== undefined && !/^[1-9][0-9]*$/.test(values.steps)) {
-  console.error(`demo: expected --steps to be a positive integer, found ${values.steps}`);
-  Deno.exit(2);
+  throw new UsageError(`expected --steps to be a positive integer, found ${values.steps}`);
 }
+const backend = backendChoice(values.backend) ?? DEMO_CONFIG.backend;
+requireBackendPermissions(backend);
 
 const started = performance.now();
 const input: TrainConfigInput = {
   ...DEMO_CONFIG,
-  backend: values.backend as TrainConfigInput["backend"],
+  backend,
   outDir: values.out ?? DEMO_CONFIG.outDir,
   ...(values.steps ? { steps: Number(values.steps) } : {}),
 };

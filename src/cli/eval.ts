@@ -7,7 +7,8 @@
  * with `src/generate.ts` (greedy, `--max-length` tokens, default the checkpoint's textLength)
  * when that module exists; otherwise caption metrics are reported as skipped.
  *
- * Exit status: 0 on success, 2 for bad usage or a missing/malformed checkpoint, 1 otherwise.
+ * Backend: `--backend`, else `$COCA_BACKEND`, else `auto`. Exit status: 0 on success, 2 for bad
+ * usage, a missing/malformed checkpoint or a missing permission, 1 otherwise.
  *
  * @module
  */
@@ -20,6 +21,13 @@ import { loadCheckpoint, readCheckpointConfig } from "../train/checkpoint.ts";
 import { loadDataset } from "../data/load.ts";
 import { type CaptionGenerator, evaluate, formatReport } from "../eval/evaluate.ts";
 import { isPositiveInt } from "../util/validate.ts";
+import {
+  backendChoice,
+  errorMessage,
+  exitOnUncaught,
+  isInputError,
+  requireBackendPermissions,
+} from "./main.ts";
 
 const usage = "usage: deno task eval --checkpoint DIR [--split test[,heldout]] [--json] " +
   `[--backend ${BACKEND_CHOICES}] [--max-examples N] [--batch-size N] [--max-length N] ` +
@@ -30,6 +38,7 @@ function fail(message: string, code: number): never {
   if (code === 2) console.error(usage);
   Deno.exit(code);
 }
+exitOnUncaught("eval", usage);
 
 function positiveIntOption(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -78,7 +87,7 @@ try {
     },
   });
 } catch (e) {
-  fail((e as Error).message, 2);
+  fail(errorMessage(e), 2);
 }
 const { values } = args;
 if (values.help) {
@@ -89,25 +98,27 @@ if (!values.checkpoint) fail("expected --checkpoint DIR, found none", 2);
 const maxExamples = positiveIntOption("max-examples", values["max-examples"]);
 const batchSize = positiveIntOption("batch-size", values["batch-size"]);
 const maxLengthArg = positiveIntOption("max-length", values["max-length"]);
+const backend = backendChoice(values.backend);
+requireBackendPermissions(backend);
 const splits = (values.split ?? ["test"]).flatMap((s) => s.split(",")).filter((s) => s !== "");
 
 // Check the folder before starting a backend (fast, clear failure), then load on that backend.
 try {
   await readCheckpointConfig(values.checkpoint);
 } catch (e) {
-  fail(`cannot load checkpoint: ${(e as Error).message}`, 2);
+  fail(`cannot load checkpoint: ${errorMessage(e)}`, 2);
 }
 let info;
 try {
-  info = await setupBackend(values.backend);
+  info = await setupBackend(backend);
 } catch (e) {
-  fail((e as Error).message, 2);
+  fail(errorMessage(e), 2);
 }
 let loaded;
 try {
   loaded = await loadCheckpoint(values.checkpoint);
 } catch (e) {
-  fail(`cannot load checkpoint ${values.checkpoint}: ${(e as Error).message}`, 2);
+  fail(`cannot load checkpoint ${values.checkpoint}: ${errorMessage(e)}`, 2);
 }
 const { config, model, tokenizer } = loaded;
 try {
@@ -140,7 +151,7 @@ try {
     console.log(JSON.stringify({ checkpoint: values.checkpoint, backend: info.name, ...report }));
   }
 } catch (e) {
-  fail((e as Error).message, 1);
+  fail(errorMessage(e), isInputError(e) ? 2 : 1);
 } finally {
   model.dispose();
 }

@@ -15,6 +15,72 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { backendChoice, runCli, UsageError } from "./main.ts";
+
+/** The usage line of `deno task notebooks` (the runner's own flags, checked before it starts). */
+export const NOTEBOOKS_USAGE: string =
+  "usage: deno task notebooks [--output-dir DIR] [--artifacts DIR] [--timeout S] [--grace S] " +
+  "[--retries N] [--page-timeout S] [--width PX] [--chromium PATH] [--no-browser] [NOTEBOOK...]";
+
+/**
+ * Check the runner's flags (`notebooks/run_notebooks.py`) here, so a typo is a one-line error
+ * before Python and Jupyter start.
+ *
+ * @example Usage
+ * ```ts
+ * import { checkNotebookArgs } from "./notebooks.ts";
+ * checkNotebookArgs(["--no-browser", "notebooks/00_plots.ipynb"]); // { help: false }
+ * ```
+ *
+ * @param args The command line.
+ * @returns Whether `--help` was asked for.
+ * @throws {TypeError} from `parseArgs` on an unknown flag or a missing value.
+ * @throws {UsageError} for a bad number or a notebook file that does not exist.
+ */
+export function checkNotebookArgs(args: string[]): { help: boolean } {
+  const text = { type: "string" } as const;
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      "output-dir": text,
+      artifacts: text,
+      timeout: text,
+      grace: text,
+      retries: text,
+      "page-timeout": text,
+      width: text,
+      chromium: text,
+      "no-browser": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  for (const [flag, v] of Object.entries(values)) {
+    if (
+      typeof v !== "string" ||
+      !["timeout", "grace", "retries", "page-timeout", "width"].includes(flag)
+    ) {
+      continue;
+    }
+    const n = Number(v);
+    const int = flag === "timeout" || flag === "retries" || flag === "width";
+    if (v.trim() === "" || !Number.isFinite(n) || n < 0 || (int && !Number.isInteger(n))) {
+      throw new UsageError(
+        `expected --${flag} to be a non-negative ${int ? "integer" : "number"}, found "${v}"`,
+      );
+    }
+  }
+  for (const notebook of positionals) {
+    try {
+      Deno.statSync(notebook);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      throw new UsageError(`expected a notebook file, found no ${notebook}`);
+    }
+  }
+  return { help: values.help === true };
+}
 
 /** Where the project keeps its notebooks, its kernelspec folder and the runner script. */
 export interface NotebookPaths {
@@ -112,6 +178,12 @@ function fileExists(path: string): boolean {
 }
 
 async function main(args: string[]): Promise<number> {
+  if (checkNotebookArgs(args).help) {
+    console.log(NOTEBOOKS_USAGE);
+    return 0;
+  }
+  // The kernels inherit the environment: a bad COCA_BACKEND fails here, in one line.
+  backendChoice(undefined);
   const paths = notebookPaths();
   const python = pickPython(Deno.env.toObject(), fileExists);
   const env = notebookEnv(paths.jupyterPath, Deno.execPath(), Deno.env.toObject());
@@ -121,11 +193,10 @@ async function main(args: string[]): Promise<number> {
     stderr: "null",
   }).output().catch(() => ({ success: false }));
   if (!probe.success) {
-    console.error(
-      `notebooks: expected ${python} to import nbclient, nbconvert and nbformat, found it ` +
+    throw new UsageError(
+      `expected ${python} to import nbclient, nbconvert and nbformat, found it ` +
         `unable to; run "bash notebooks/setup.sh" (as root) or set COCA_PYTHON`,
     );
-    return 1;
   }
   const child = new Deno.Command(python, {
     args: [paths.runner, ...args],
@@ -136,4 +207,4 @@ async function main(args: string[]): Promise<number> {
   return (await child.status).code;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(await runCli("notebooks", NOTEBOOKS_USAGE, main));

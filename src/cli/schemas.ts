@@ -2,13 +2,15 @@
  * `deno task schemas [--check]`: write the JSON Schemas of the config files in `configs/`
  * (`configs/schema/*.schema.json`), generated from the zod definitions, so editors complete
  * and check the files that name them with `"$schema"`. `--check` writes nothing and exits 1
- * when a committed schema is stale.
+ * when a committed schema is stale; 2 for a bad flag.
  *
  * @module
  */
+import { parseArgs } from "node:util";
 import { z } from "../deps/zod.ts";
 import { TrainConfigSchema } from "../train/config.ts";
 import { ModelConfigSchema } from "../model/config.ts";
+import { runCli } from "./main.ts";
 
 /** The folder of the config files, and of their schemas (`schema/`). */
 export const CONFIG_DIR: URL = new URL("../../configs/", import.meta.url);
@@ -57,19 +59,27 @@ export function configSchemaFiles(): Record<string, string> {
   return out;
 }
 
-if (import.meta.main) {
-  const check = Deno.args.includes("--check");
-  const unknown = Deno.args.filter((a) => a !== "--check");
-  if (unknown.length) {
-    console.error(`schemas: expected no argument or --check, found ${unknown.join(" ")}`);
-    Deno.exit(2);
+/** The usage line of `deno task schemas`. */
+export const SCHEMAS_USAGE: string = "usage: deno task schemas [--check]";
+
+async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { check: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    console.log(SCHEMAS_USAGE);
+    return 0;
   }
   let stale = 0;
   for (const [file, text] of Object.entries(configSchemaFiles())) {
     const url = new URL(file, CONFIG_DIR);
-    const old = await Deno.readTextFile(url).catch(() => undefined);
+    const old = await Deno.readTextFile(url).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    });
     if (old === text) continue;
-    if (check) {
+    if (values.check) {
       console.error(`schemas: configs/${file} is stale; run deno task schemas`);
       stale++;
     } else {
@@ -78,5 +88,7 @@ if (import.meta.main) {
       console.log(`schemas: wrote configs/${file}`);
     }
   }
-  if (stale) Deno.exit(1);
+  return stale ? 1 : 0;
 }
+
+if (import.meta.main) Deno.exit(await runCli("schemas", SCHEMAS_USAGE, main));

@@ -15,6 +15,13 @@ import { resolveConfigDataPaths } from "../data/paths.ts";
 import { ProgressBar, trainProgressText } from "./progress.ts";
 import { isPositiveInt } from "../util/validate.ts";
 import { BACKEND_CHOICES } from "../backends/setup.ts";
+import {
+  backendChoice,
+  errorMessage,
+  exitOnUncaught,
+  isInputError,
+  requireBackendPermissions,
+} from "./main.ts";
 
 const usage =
   `usage: deno task train --config FILE.json [--resume] [--out DIR] [--steps N] [--backend ${BACKEND_CHOICES}]\n` +
@@ -26,6 +33,7 @@ function fail(message: string): never {
   console.error(`train: ${message}\n${usage}`);
   Deno.exit(2);
 }
+exitOnUncaught("train", usage);
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -54,18 +62,20 @@ if (values.config) {
       values.config,
     );
   } catch (e) {
-    fail(`cannot read config ${values.config}: ${(e as Error).message}`);
+    fail(`cannot read config ${values.config}: ${errorMessage(e)}`);
   }
 } else if (values.resume && values.out) {
-  const ckpt = await readCheckpoint(`${values.out}/checkpoint`).catch((e) =>
-    fail((e as Error).message)
-  );
+  const ckpt = await readCheckpoint(`${values.out}/checkpoint`).catch((e) => fail(errorMessage(e)));
   if (!ckpt) fail(`no checkpoint in ${values.out}/checkpoint to resume`);
   input = ckpt.config;
 } else fail("expected --config FILE (or --resume --out DIR)");
 
 if (values.out) input.outDir = values.out;
-if (values.backend) input.backend = values.backend as TrainConfigInput["backend"];
+// --backend, else the config's backend, else $COCA_BACKEND, else auto.
+const backend = values.backend !== undefined || input.backend === undefined
+  ? backendChoice(values.backend)
+  : undefined;
+if (backend) input.backend = backend;
 if (values.steps) {
   const n = Number(values.steps);
   if (!isPositiveInt(n)) {
@@ -79,6 +89,7 @@ try {
 } catch (e) {
   fail(`bad config: ${(e as Error).message}`);
 }
+requireBackendPermissions(config.backend);
 
 const abort = new AbortController();
 let interrupts = 0;
@@ -102,8 +113,9 @@ const summary = await train(config, {
   onProgress: (p) => bar.update(p.step, p.steps, trainProgressText(p, { digits: 4, lr: true })),
 }).catch((e) => {
   bar.done();
-  console.error(`train: ${(e as Error).message}`);
-  Deno.exit(1);
+  console.error(`train: ${errorMessage(e)}`);
+  if (isInputError(e)) console.error(usage);
+  Deno.exit(isInputError(e) ? 2 : 1);
 });
 bar.done();
 console.log(JSON.stringify({
