@@ -17,6 +17,7 @@ import {
   validateTrainState,
 } from "../src/train/checkpoint.ts";
 import { AdamW } from "../src/train/optimizer.ts";
+import { resolveTrainConfig } from "../src/train/config.ts";
 import { trainTokenizer } from "../src/text/tokenizer.ts";
 import { TINY_COCA, TINY_VIT } from "./helpers.ts";
 
@@ -61,10 +62,17 @@ Deno.test("loadCheckpoint and readCheckpointConfig read DIR, or DIR.old after a 
   }
 });
 
+/** A valid training config, as a checkpoint's `config.json` holds it. */
+const TRAIN_CONFIG = resolveTrainConfig({
+  model: { vit: TINY_VIT, coca: { ...TINY_COCA, numTokens: 300 } },
+  tokenizer: { vocabSize: 300 },
+});
+
 /** A resumable checkpoint folder as `saveCheckpoint` leaves it (files need not be real). */
 async function writeFakeResumable(dir: string, state: unknown, marker = true): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   for (const f of Object.values(CHECKPOINT_FILES)) await Deno.writeTextFile(`${dir}/${f}`, "{}");
+  await Deno.writeTextFile(`${dir}/${CHECKPOINT_FILES.config}`, JSON.stringify(TRAIN_CONFIG));
   await Deno.writeTextFile(`${dir}/${CHECKPOINT_FILES.state}`, JSON.stringify(state));
   if (marker) await Deno.writeTextFile(`${dir}/${COMPLETE_MARKER}`, "{}");
 }
@@ -98,7 +106,7 @@ Deno.test("saveCheckpoint writes a complete marker, keeps no temporaries and rec
     const dir = `${root}/checkpoint`;
     await Deno.mkdir(`${dir}.tmp-deadbeef`); // left by a killed save
     const parts = {
-      config: {} as never,
+      config: TRAIN_CONFIG,
       model,
       optimizer,
       tokenizerJson: {},
@@ -142,6 +150,21 @@ Deno.test("state.json is validated: types, integer ranges, clear errors", async 
       /backend to be a string/,
     );
     assert.equal(validateTrainState(STATE, "s").step, 3);
+    assert.throws(
+      () => validateTrainState({ ...STATE, scheduleSteps: 0 }, "s"),
+      /s: expected scheduleSteps to be an integer in \[1, \d+\], found 0/,
+    );
+    assert.equal(validateTrainState({ ...STATE, scheduleSteps: 250 }, "s").scheduleSteps, 250);
+    // config.json is checked as a training config is, naming the file and the key.
+    await writeFakeResumable(`${root}/cfg`, STATE);
+    await Deno.writeTextFile(
+      `${root}/cfg/${CHECKPOINT_FILES.config}`,
+      JSON.stringify({ ...TRAIN_CONFIG, batchSize: "8" }),
+    );
+    await assert.rejects(
+      () => readCheckpoint(`${root}/cfg`),
+      /cfg\/config\.json: expected batchSize to be an integer >= 2, found "8"/,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -27,7 +27,7 @@ import { DataConfigSchema } from "../data/config.ts";
 import { num, parseConfig } from "../schema/format.ts";
 import { z } from "../deps/zod.ts";
 import type { AdamW, AdamWState } from "./optimizer.ts";
-import type { TrainConfig } from "./config.ts";
+import { resolveTrainConfig, type TrainConfig } from "./config.ts";
 import { loadWeights, weightsToBytes } from "../weights/io.ts";
 import { type RawTensor, readSafetensors, serializeSafetensors } from "../weights/safetensors.ts";
 
@@ -389,9 +389,16 @@ export async function readCheckpoint(dir: string): Promise<SavedCheckpoint | und
       throw new Error(`checkpoint ${at}: cannot read ${name}: ${(e as Error).message}`);
     }
   };
+  const config = await read(f.config);
+  try {
+    resolveTrainConfig(config); // the same checks as a training config file
+  } catch (e) {
+    (e as Error).message = `${at}/${f.config}: ${(e as Error).message}`;
+    throw e;
+  }
   return {
     dir: at,
-    config: await read(f.config),
+    config,
     tokenizerJson: await read(f.tokenizer),
     state: validateTrainState(await read(f.state), `${at}/${f.state}`),
     weightsPath: `${at}/${f.weights}`,
@@ -413,12 +420,28 @@ export async function loadOptimizerState(
 ): Promise<number> {
   const st = await readSafetensors(path);
   const names = varNames(model);
-  const state: AdamWState = { step: Number(st.metadata.step), m: [], v: [] };
+  const stepText = st.metadata.step;
+  const step = Number(stepText);
+  if (typeof stepText !== "string" || !/^\d+$/.test(stepText) || !Number.isSafeInteger(step)) {
+    throw new TypeError(
+      `${path}: expected __metadata__.step to be a non-negative integer, found ${
+        JSON.stringify(stepText) ?? "nothing"
+      }`,
+    );
+  }
+  const state: AdamWState = { step, m: [], v: [] };
   optimizer.vars.forEach((v, i) => {
     const name = names.get(v) ?? `param${i}`;
     for (const which of ["m", "v"] as const) {
-      const raw = st.tensors.get(`${which}.${name}`);
-      if (!raw) throw new Error(`optimizer state ${path} lacks ${which}.${name}`);
+      const key = `${which}.${name}`;
+      const raw = st.tensors.get(key);
+      if (!raw) throw new Error(`optimizer state ${path} lacks ${key}`);
+      if (raw.dtype !== "F32" || JSON.stringify(raw.shape) !== JSON.stringify(v.shape)) {
+        throw new TypeError(
+          `${path}: expected ${key} to be F32 of shape [${v.shape}], found ${raw.dtype} of ` +
+            `shape [${raw.shape}]`,
+        );
+      }
       const copy = raw.data.slice();
       state[which].push(new Float32Array(copy.buffer));
     }
@@ -580,8 +603,10 @@ export async function loadCheckpoint(
 ): Promise<LoadedCheckpoint> {
   dir = (await checkpointAt(dir, CHECKPOINT_FILES.config)) ?? dir;
   const config = await readCheckpointConfig(dir, opts);
+  const tokenizerPath = `${dir}/${CHECKPOINT_FILES.tokenizer}`;
   const tokenizer = Tokenizer.fromJSON(
-    await readText(`${dir}/${CHECKPOINT_FILES.tokenizer}`, "the tokenizer"),
+    await readText(tokenizerPath, "the tokenizer"),
+    tokenizerPath,
   );
   const weights = `${dir}/${CHECKPOINT_FILES.weights}`;
   try {
@@ -589,7 +614,17 @@ export async function loadCheckpoint(
   } catch {
     throw new Deno.errors.NotFound(`expected the model weights at ${weights}, found no such file`);
   }
-  const model = buildModel(config.model);
+  let model: CoCa;
+  try {
+    model = buildModel(config.model);
+  } catch (e) {
+    // A model too large to build (e.g. "Array buffer allocation failed"), or a bad option.
+    const path = `${dir}/${CHECKPOINT_FILES.config}`;
+    if (e instanceof Error && !e.message.includes(path)) {
+      e.message = `${path}: cannot build the model it describes: ${e.message}`;
+    }
+    throw e;
+  }
   if (tokenizer.vocabSize > model.config.numTokens) {
     model.dispose();
     throw new RangeError(
@@ -601,6 +636,7 @@ export async function loadCheckpoint(
     await loadWeights(model, weights);
   } catch (e) {
     model.dispose();
+    if (e instanceof Error && !e.message.includes(weights)) e.message = `${weights}: ${e.message}`;
     throw e;
   }
   return { dir, config, model, tokenizer };

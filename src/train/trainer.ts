@@ -292,7 +292,8 @@ async function trainLocked(config: TrainConfig, opts: TrainOptions): Promise<Tra
         !sameJson((mine as Record<string, unknown>)[k], (theirs as Record<string, unknown>)[k])
       );
       throw new Error(
-        `cannot resume: the config differs from the checkpoint's in ${diff.join(", ")}`,
+        `cannot resume: the config differs from the checkpoint's (${existing.dir}/config.json) ` +
+          `in ${diff.join(", ")}`,
       );
     }
   }
@@ -300,7 +301,8 @@ async function trainLocked(config: TrainConfig, opts: TrainOptions): Promise<Tra
   const usedBefore = existing?.state.backend;
   if (usedBefore !== undefined && usedBefore !== info.name && !opts.allowBackendChange) {
     throw new Error(
-      `cannot resume: the checkpoint was trained on backend ${usedBefore}, this run got ` +
+      `cannot resume: the checkpoint (${existing?.dir}/state.json) was trained on backend ` +
+        `${usedBefore}, this run got ` +
         `${info.name} (backend "${config.backend}"); exact resume needs the same backend ` +
         `(give it the permissions it needs, e.g. --allow-ffi for blas), or pass ` +
         `--allow-backend-change`,
@@ -316,7 +318,7 @@ async function trainLocked(config: TrainConfig, opts: TrainOptions): Promise<Tra
     );
   }
   const tokenizer = existing
-    ? Tokenizer.fromJSON(existing.tokenizerJson)
+    ? Tokenizer.fromJSON(existing.tokenizerJson, `${existing.dir}/tokenizer.json`)
     : trainTokenizer(train.map((e) => e.caption), { vocabSize: config.tokenizer.vocabSize });
   const model = buildModel(config.model, config.seed);
   const vit = model.imgEncoder as SimpleViT;
@@ -337,17 +339,23 @@ async function trainLocked(config: TrainConfig, opts: TrainOptions): Promise<Tra
     scheduleSteps: config.steps,
   };
   if (existing) {
-    await loadWeights(model, existing.weightsPath);
-    const optStep = await loadOptimizerState(
-      `${existing.dir}/optimizer.safetensors`,
-      model,
-      optimizer,
-    );
-    if (optStep !== existing.state.step) {
-      throw new Error(
-        `cannot resume: ${existing.dir}/state.json says step ${existing.state.step}, its ` +
-          `optimizer.safetensors says step ${optStep}`,
+    const optPath = `${existing.dir}/optimizer.safetensors`;
+    try {
+      await namingFile(existing.weightsPath, () => loadWeights(model, existing.weightsPath));
+      const optStep = await namingFile(
+        optPath,
+        () => loadOptimizerState(optPath, model, optimizer),
       );
+      if (optStep !== existing.state.step) {
+        throw new Error(
+          `cannot resume: ${existing.dir}/state.json says step ${existing.state.step}, its ` +
+            `optimizer.safetensors says step ${optStep}`,
+        );
+      }
+    } catch (e) {
+      optimizer.dispose();
+      model.dispose();
+      throw e;
     }
     await removeStaleCheckpoints(ckptDir, existing.dir);
     state = { ...existing.state };
@@ -478,8 +486,18 @@ async function trainLocked(config: TrainConfig, opts: TrainOptions): Promise<Tra
   };
 }
 
+/** Run `f`; an error that does not name `path` gets it in front of its message. */
+async function namingFile<T>(path: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof Error && !e.message.includes(path)) e.message = `${path}: ${e.message}`;
+    throw e;
+  }
+}
+
 function summarizeData(config: TrainConfig, loaded: Awaited<ReturnType<typeof loadDataset>>) {
-  const { dataset, skipped } = loaded;
+  const { dataset, skipped, skippedRows } = loaded;
   const sizes: Record<string, number> = {};
   for (const [k, v] of Object.entries({ ...dataset.splits, ...dataset.extraSplits })) {
     sizes[k] = v.length;
@@ -487,6 +505,7 @@ function summarizeData(config: TrainConfig, loaded: Awaited<ReturnType<typeof lo
   const data = config.data as { name: string; path?: unknown };
   const summary: DataSummary = { name: data.name, sizes, skipped };
   if (typeof data.path === "string") summary.path = data.path;
+  if (skippedRows.length) summary.skippedRows = skippedRows.map((r) => r.message);
   return summary;
 }
 
