@@ -25,6 +25,24 @@ import { ResultsStore } from "./store.ts";
 /** Name of the results database inside `outDir`. */
 export const RESULTS_DB = "results.sqlite";
 
+/**
+ * The permissions a trial gets (`deno run FLAGS entry ...`): those of `deno task train` (read the
+ * config and data, write the trial folder, read `COCA_BACKEND`, load OpenBLAS for blas), nothing
+ * more; `tests/permissions_test.ts` checks that the train task in `deno.json` uses the same.
+ *
+ * @example
+ * ```ts
+ * import { TRIAL_PERMISSIONS } from "./run.ts";
+ * const args = ["run", ...TRIAL_PERMISSIONS, "src/cli/train.ts", "--config", "trial.json"];
+ * ```
+ */
+export const TRIAL_PERMISSIONS: readonly string[] = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+];
+
 /** What the runner knows about a trial when building its command. */
 export interface TrialContext {
   /** Trial id (also the directory name under `<outDir>/trials/`). */
@@ -59,7 +77,10 @@ export interface RunSweepOptions {
   spec: SweepSpec;
   /** Output directory: `results.sqlite` and `trials/<id>/`. Created if missing. */
   outDir: string;
-  /** Builds the trial command. Default: `deno run -A <entry> --config <cfg> --out <dir>`. */
+  /**
+   * Builds the trial command. Default: `deno run <TRIAL_PERMISSIONS> <entry> --config <cfg> --out
+   * <dir>` (the trial inherits the runner's environment, `COCA_BACKEND` included).
+   */
   command?: (trial: TrialContext) => TrialCommand;
   /** Trial script for the default command (required when `command` is absent). */
   entry?: string;
@@ -153,7 +174,7 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
     const entry = resolve(options.entry);
     command = (t) => ({
       cmd: Deno.execPath(),
-      args: ["run", "-A", entry, "--config", t.configPath, "--out", t.trialDir],
+      args: ["run", ...TRIAL_PERMISSIONS, entry, "--config", t.configPath, "--out", t.trialDir],
     });
   }
   const trials = expandSweep(options.spec);
