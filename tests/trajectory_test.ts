@@ -200,9 +200,9 @@ Deno.test("deno task parity: exit 0 / 1 / 2 for both fixture kinds, no stack tra
       [[`${dir}/missing.safetensors`], /cannot read fixture/],
       [
         [new URL("coca_traj_a.safetensors", FIXTURES).pathname, "--backend", "tpu"],
-        /expected backend to be one of/,
+        /expected --backend to be one of auto\|webgpu\|wasm\|cpu\|blas, found "tpu"/,
       ],
-      [["--bakend", "cpu"], /Unknown option '--bakend'/],
+      [["--bakend", "cpu"], /found unknown option --bakend/],
       [["a.safetensors", "b.safetensors"], /expected one fixture, found 2/],
     ];
     for (const [args, message] of bad) {
