@@ -256,7 +256,7 @@ Deno.test("tokenizer JSON errors are TokenizerErrors naming the file and the fie
   named({ ...obj, specials: { pad: 0, bos: 1 } }, "specials.eos", /found eos nothing/);
   named({ ...obj, specials: { pad: 0, bos: 1, eos: 2, unk: 3 } }, "specials", /"unk"/);
   named({ ...obj, merges: {} }, "merges", /an array, found an object/);
-  // Before: `Cannot read properties of null` (a TypeError) from inside the constructor.
+  // Before: a plain TypeError that named neither the file nor the field.
   named({ ...obj, merges: [[3, 4], null] }, "merges[1]", /pair of integer ids, found null/);
   named({ ...obj, merges: [[3, 4], [3, 1e400]] }, "merges[1]", /found \[3, Infinity\]/);
   named({ ...obj, merges: [[3, 4], [3, 4]] }, "merges[1]", /unique.*merge 0 and merge 1/);
