@@ -253,6 +253,8 @@ Deno.test("tokenizer JSON errors are TokenizerErrors naming the file and the fie
   named("null", undefined, /found null/);
   named({ ...obj, extra: 1 }, undefined, /exactly the keys .* found .*"extra"/);
   named({ ...obj, version: "1" }, "version", /found the string "1"/);
+  // Before: "Cannot read properties of null (reading 'pad')", a raw TypeError.
+  named({ ...obj, specials: null }, "specials", /found null/);
   named({ ...obj, specials: { pad: 0, bos: 1 } }, "specials.eos", /found eos nothing/);
   named({ ...obj, specials: { pad: 0, bos: 1, eos: 2, unk: 3 } }, "specials", /"unk"/);
   named({ ...obj, merges: {} }, "merges", /an array, found an object/);
