@@ -256,7 +256,7 @@ export function checkModelConfig(
 async function readJsonFile(path: string | URL): Promise<unknown> {
   const text = await Deno.readTextFile(path);
   try {
-    return JSON.parse(text);
+    return JSON.parse(text.replace(/^\uFEFF/, "")); // a byte-order mark, as some editors write
   } catch (e) {
     throw new SyntaxError(`${path}: expected JSON, found ${(e as Error).message}`);
   }
