@@ -23,8 +23,17 @@ import {
 const CLI = resolve("experiments/cli.ts");
 
 async function runCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return await runCliWith({}, ...args);
+}
+
+/** The CLI with the experiment task's permissions (trials get TRIAL_PERMISSIONS) and `env`. */
+async function runCliWith(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", CLI, ...args],
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -49,7 +58,11 @@ Deno.test("experiment loss_weights --tiny: same command twice gives the same num
   try {
     const [a, b] = [join(tmp, "a"), join(tmp, "b")];
     for (const out of [a, b]) {
-      const r = await runCli("loss_weights", "--tiny", "--out", out, "--backend", "wasm");
+      // The second time the backend comes from COCA_BACKEND: written into the trials' configs,
+      // so the same trial ids (ids hash the config).
+      const r = out === a
+        ? await runCli("loss_weights", "--tiny", "--out", out, "--backend", "wasm")
+        : await runCliWith({ COCA_BACKEND: "wasm" }, "loss_weights", "--tiny", "--out", out);
       assert.equal(r.code, 0, r.err);
       for (const f of ["results.sqlite", "report.html", "summary.md"]) {
         assert.ok((await Deno.stat(join(out, f))).size > 0, `${f} in ${out}`);
@@ -67,6 +80,12 @@ Deno.test("experiment loss_weights --tiny: same command twice gives the same num
       [[0, 0, "done"], [0, 1, "done"], [1, 0, "done"], [1, 1, "done"]],
     );
     assert.deepEqual(rowsA.map((r) => r.id), rowsB.map((r) => r.id));
+    assert.deepEqual(rowsB.map((r) => [getPath(r.config, "train.backend"), r.backend]), [
+      ["wasm", "wasm"],
+      ["wasm", "wasm"],
+      ["wasm", "wasm"],
+      ["wasm", "wasm"],
+    ]);
     assert.deepEqual(rowsA.map(qualityMetrics), rowsB.map(qualityMetrics));
     for (const r of rowsA) {
       assert.equal(r.backend, "wasm");
