@@ -46,7 +46,7 @@ import { positiveInt } from "../util/validate.ts";
 export interface ManifestOptions extends ToModelImageOptions, ImageLimits {
   /** Output image side S (default 32). */
   imageSize?: number;
-  /** `"fail"` (default): throw on the first problem; `"skip"`: drop and count bad rows. */
+  /** `"fail"` (default): throw on the first problem; `"skip"`: drop, count and list bad rows. */
   onError?: "skip" | "fail";
   /** Fraction of distinct images without an explicit split that go to val (default 0.1). */
   valFraction?: number;
