@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { notebookEnv, notebookPaths, pickPython } from "../src/cli/notebooks.ts";
+import { checkNotebookArgs, notebookEnv, notebookPaths, pickPython } from "../src/cli/notebooks.ts";
 
 Deno.test("notebookPaths points at the project's kernelspec folder and runner", async () => {
   const paths = notebookPaths();
@@ -33,6 +33,22 @@ Deno.test("pickPython prefers COCA_PYTHON, then Debian's python3", () => {
   assert.equal(pickPython({ COCA_PYTHON: "/v/python" }, () => true), "/v/python");
   assert.equal(pickPython({}, (p) => p === "/usr/bin/python3"), "/usr/bin/python3");
   assert.equal(pickPython({}, () => false), "python3");
+});
+
+Deno.test("checkNotebookArgs checks the runner's flags before Python starts", () => {
+  const nb = `${notebookPaths().root}/notebooks/00_plots.ipynb`;
+  assert.deepEqual(checkNotebookArgs(["--no-browser", "--timeout", "30", nb]), { help: false });
+  assert.deepEqual(checkNotebookArgs(["-h"]), { help: true });
+  assert.throws(() => checkNotebookArgs(["--timout", "30"]), /Unknown option '--timout'/);
+  assert.throws(
+    () => checkNotebookArgs(["--timeout", "3.5"]),
+    /--timeout to be a non-negative integer, found "3.5"/,
+  );
+  assert.throws(() => checkNotebookArgs(["--grace", "x"]), /--grace to be a non-negative number/);
+  assert.throws(
+    () => checkNotebookArgs(["nope.ipynb"]),
+    /expected a notebook file, found no nope.ipynb/,
+  );
 });
 
 const hasNbclient = (() => {
