@@ -414,3 +414,47 @@ Deno.test("train prints the data and split sizes at start, and the skipped rows"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("train reports a manifest's split sizes and its skipped rows (file:line: reason)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "coca_manifest_" });
+  try {
+    const red = new URL("fixtures/data/red_8x8.png", import.meta.url);
+    for (let i = 0; i < 10; i++) await Deno.copyFile(red, `${dir}/red${i}.png`);
+    const rows = [
+      ...Array.from(
+        { length: 10 },
+        (_, i) => ({ image: `red${i}.png`, caption: `a red square ${i}` }),
+      ),
+      ...Array.from({ length: 12 }, (_, i) => ({ image: `missing${i}.png`, caption: "gone" })),
+    ];
+    const manifest = `${dir}/captions.jsonl`;
+    await Deno.writeTextFile(manifest, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const config = resolveTrainConfig({
+      ...tinyConfig(`${dir}/run`, 1),
+      data: {
+        name: "manifest",
+        path: manifest,
+        onError: "skip",
+        valFraction: 0.2,
+        testFraction: 0,
+      },
+      batchSize: 2,
+    } as never);
+    let text = "";
+    const summary = await train(config, { onData: (d) => text = dataSummaryText(d) });
+    summary.model.dispose();
+    const lines = text.split("\n");
+    const { train: tr, val, test } = summary.dataset.splits;
+    assert.equal(tr.length + val.length + test.length, 10);
+    assert.equal(
+      lines[0],
+      `data: manifest ${manifest} — train ${tr.length}, val ${val.length}, test ${test.length}; ` +
+        "skipped 12 rows",
+    );
+    assert.equal(lines.length, 12, text);
+    assert.match(lines[1], new RegExp(`^  skipped ${manifest}:11: .*missing0\\.png`));
+    assert.equal(lines[11], "  ... and 2 more");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
