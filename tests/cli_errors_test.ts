@@ -2,6 +2,7 @@
 // exit 2; runtime failures are one line and exit 1; the backend comes from --backend, else
 // COCA_BACKEND, else auto. (Parity's 1 for "over tolerance" is tested in trajectory_test.ts.)
 import assert from "node:assert/strict";
+import { parseArgs } from "node:util";
 import { backendChoice, errorMessage, isInputError, runCli, UsageError } from "../src/cli/main.ts";
 import { setupBackend } from "../src/backends/setup.ts";
 
@@ -77,7 +78,7 @@ const CASES: [string, string[], string[], RegExp][] = [
   ["eval", ["--bogus"], ["--checkpoint", missing], /cannot load checkpoint/],
   ["caption", ["--bogus"], ["--checkpoint", missing, "a.png"], /cannot load checkpoint/],
   ["notebooks", ["--bogus"], [`${missing}.ipynb`], /expected a notebook file, found no/],
-  ["schemas", ["--bogus"], ["extra"], /found unexpected argument 'extra'|Unexpected argument/],
+  ["schemas", ["--bogus"], ["extra"], /expected options only, found argument 'extra'/],
   [
     "sweep_run",
     ["--bogus"],
@@ -184,6 +185,25 @@ Deno.test("isInputError / errorMessage: which errors are bad input, and their on
   assert.ok(!isInputError(new TypeError("x is undefined")));
   assert.ok(!isInputError(new Error("out of memory")));
   assert.equal(errorMessage(new Error("two\n  lines")), "two; lines");
+  const parse = (args: string[]) => {
+    try {
+      parseArgs({
+        args,
+        options: { out: { type: "string" }, help: { type: "boolean", short: "h" } },
+      });
+    } catch (e) {
+      assert.ok(isInputError(e));
+      return errorMessage(e);
+    }
+    assert.fail(`expected ${args.join(" ")} to be refused`);
+  };
+  assert.equal(parse(["--out"]), "expected a value after --out, found none");
+  assert.equal(parse(["--help=yes"]), "expected no value after --help, found one");
+  assert.equal(
+    parse(["--oot", "x"]),
+    "expected an option of the usage below, found unknown option --oot",
+  );
+  assert.equal(parse(["x"]), "expected options only, found argument 'x'");
 });
 
 Deno.test("runCli: 2 and the usage for bad input, 1 and one line for a failure, the code of main", async () => {

@@ -96,9 +96,14 @@ export function errorMessage(e: unknown): string {
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
     const option = /'([^']*)'/.exec(message)?.[1] ?? message;
     message = `expected an option of the usage below, found unknown option ${option}`;
+  } else if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    const missing = /^Option '(-\S+)(?:, (-\S+))? <value>' argument missing/.exec(message);
+    const extra = /^Option '(-\S+)(?:, (-\S+))?' does not take an argument/.exec(message);
+    if (missing) message = `expected a value after ${missing[2] ?? missing[1]}, found none`;
+    else if (extra) message = `expected no value after ${extra[2] ?? extra[1]}, found one`;
   } else if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-    message = message.replace(/\. This command does not take positional arguments$/, "") +
-      " (expected options only)";
+    const argument = /'([^']*)'/.exec(message)?.[1] ?? message;
+    message = `expected options only, found argument '${argument}'`;
   }
   return message.split(/\s*\n\s*/).filter((l) => l !== "").join("; ");
 }
