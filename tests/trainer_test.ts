@@ -120,6 +120,8 @@ Deno.test("Ctrl-C saves a checkpoint before exiting; an existing checkpoint need
     signal: "SIGINT",
   });
   assert.equal(r.code, 130, r.stderr);
+  // The run's lock is released on Ctrl-C.
+  await assert.rejects(() => Deno.stat(`${dir}/run/${LOCK_FILE}`), Deno.errors.NotFound);
   const step = await stepOf(`${dir}/run`);
   assert.ok(step >= 3 && step < 400, `checkpoint saved at step ${step}`);
   const again = await run(["--config", cfgPath, "--out", `${dir}/run`]);
