@@ -7,3 +7,4 @@
  * @module
  */
 export { WebGPUBackend } from "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
+export type { WebGPUProgram } from "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
