@@ -179,6 +179,13 @@ Deno.test("isInputError / errorMessage: which errors are bad input, and their on
     'needs ffi access to "libopenblas.so.0" (run through deno task, or add --allow-ffi)',
   );
   assert.ok(isInputError(new Deno.errors.NotFound("x")));
+  const wrapped = new Error(`checkpoint c: cannot read config.json: ${notCapable.message}`);
+  assert.ok(isInputError(wrapped));
+  assert.equal(
+    errorMessage(wrapped),
+    'checkpoint c: cannot read config.json: needs ffi access to "libopenblas.so.0" (run through ' +
+      "deno task, or add --allow-ffi)",
+  );
   const manifest = new Error("bad row");
   manifest.name = "ManifestError";
   assert.ok(isInputError(manifest));

@@ -51,7 +51,7 @@ const INPUT_ERROR_NAMES = new Set([
 
 /** A permission error's Deno message, `Requires read access to "x", run again with ...`. */
 const PERMISSION_MESSAGE =
-  /^Requires (\w+) access to (.+?), run again with the (--allow-[\w-]+) flag/;
+  /Requires (\w+) access to (.+?), run again with the (--allow-[\w-]+) flag/g;
 
 /**
  * Whether `e` means bad input (exit 2) rather than a failed run (exit 1): a {@linkcode UsageError},
@@ -72,6 +72,8 @@ export function isInputError(e: unknown): boolean {
     return true;
   }
   if (INPUT_ERROR_NAMES.has(e.name) || INPUT_ERROR_NAMES.has(e.constructor.name)) return true;
+  // A permission error wrapped by the library ("cannot read X: Requires read access ...").
+  if (new RegExp(PERMISSION_MESSAGE.source).test(e.message)) return true;
   const code = (e as { code?: unknown }).code;
   return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_");
 }
@@ -90,8 +92,11 @@ export function isInputError(e: unknown): boolean {
  */
 export function errorMessage(e: unknown): string {
   let message = e instanceof Error ? e.message : String(e);
-  const p = PERMISSION_MESSAGE.exec(message);
-  if (p) message = `needs ${p[1]} access to ${p[2]} (run through deno task, or add ${p[3]})`;
+  message = message.replace(
+    PERMISSION_MESSAGE,
+    (_, kind, what, flag) =>
+      `needs ${kind} access to ${what} (run through deno task, or add ${flag})`,
+  );
   const code = e instanceof Error ? (e as { code?: unknown }).code : undefined;
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
     const option = /'([^']*)'/.exec(message)?.[1] ?? message;
