@@ -1,11 +1,12 @@
 /**
  * Floor 1: starting a tfjs backend (webgpu, wasm, cpu, blas, auto), the blas backend (OpenBLAS
- * through Deno FFI and host kernels), corrections of stock tfjs kernels, and a kernel tracer.
+ * through Deno FFI and host kernels), fused WGSL kernels for webgpu, corrections of stock tfjs kernels, and a kernel tracer.
  *
  * @module
  */
 export * from "./setup.ts";
 export { blasInfo } from "./blas/backend.ts";
+export { registerWebGPUFusedKernels, WEBGPU_FUSED_KERNELS } from "./webgpu/mod.ts";
 export {
   type KernelCall,
   recordKernelCalls,

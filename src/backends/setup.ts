@@ -22,6 +22,7 @@ import { registerSwiGLUKernels } from "./blas/swiglu_kernel.ts";
 import { registerXentKernels } from "./blas/xent_kernel.ts";
 import { registerLayerNormKernels } from "./blas/layernorm_kernel.ts";
 import { registerKernelFixes } from "./kernel_fixes.ts";
+import { registerWebGPUFusedKernels } from "./webgpu/mod.ts";
 
 /**
  * A backend name that {@linkcode setupBackend} accepts. `blas` is the tfjs cpu
@@ -144,6 +145,7 @@ function register(): void {
   registered = true;
   registerGuardedWebGPU();
   registerKernelFixes();
+  registerWebGPUFusedKernels();
   setWasmPaths(wasmFilesUrl());
   registerHostKernels("wasm", "wasm");
   const blas = registerBlasBackend();

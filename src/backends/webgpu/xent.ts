@@ -9,7 +9,7 @@
  * `(N, V)`, one workgroup per row. As in the blas kernel, a row whose `dy` is 0 (a pad
  * position, masked out by the caption loss) gets a zero gradient without looking at its logits.
  * A label outside `[0, V)` gives what the plain op path gives (its one-hot row is all zeros): a
- * loss of 0 and no `- dy` term.
+ * loss of 0 and a zero gradient row (the blas kernel reads out of its row there).
  *
  * @module
  */
@@ -62,10 +62,11 @@ const GRAD = `${ROW_SOFTMAX}
     let ms = rowMaxSum(base, tid);
     if (row < uniforms.rows) {
       let label = labels[row];
+      let inRange = label >= 0 && label < cols;
       let scale = g / ms.y;
       for (var j = tid; j < cols; j = j + WG) {
         var v = 0.0;
-        if (g != 0.0) {
+        if (g != 0.0 && inRange) {
           v = exp(logits[base + j] - ms.x) * scale;
           if (j == label) {
             v = v - g;
