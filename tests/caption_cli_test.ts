@@ -30,6 +30,24 @@ async function tinyCheckpoint(): Promise<string> {
   return dir;
 }
 
+Deno.test("caption CLI: images are fitted as the checkpoint's training data was (data.fit, data.background)", async () => {
+  const dir = await tinyCheckpoint();
+  const { loadCaptionCheckpoint } = await import("../src/cli/caption.ts");
+  try {
+    let loaded = await loadCaptionCheckpoint(dir);
+    assert.deepEqual(loaded.imageOptions, {}); // no data recorded: the defaults (pad on white)
+    loaded.model.dispose();
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    config.data = { name: "manifest", path: "elsewhere/", fit: "crop", background: [0, 0, 0] };
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+    loaded = await loadCaptionCheckpoint(dir);
+    assert.deepEqual(loaded.imageOptions, { fit: "crop", background: [0, 0, 0] });
+    loaded.model.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 async function caption(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, "--backend", "cpu", "--max-length", "4", ...args],

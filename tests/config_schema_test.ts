@@ -44,6 +44,10 @@ Deno.test("config errors name the key path, what was expected and what was found
       /: unknown key\(s\) in data: "trainSise"; expected some of name, trainSize, valSize/,
     ],
     [{ optimizer: { lr: 20 } }, /: expected optimizer\.lr in \[0, 10\], found 20$/],
+    [
+      { data: { name: "manifest", path: "data/", background: [255, 255, 256] } },
+      /: expected data\.background\[2\] to be an integer in \[0, 255\], found 256$/,
+    ],
     [{ schedule: { warmupSteps: 1.5 } }, /: expected schedule\.warmupSteps to be an integer >= 0/],
     [
       { model: { ...base.model, extra: 1 } },

@@ -15,7 +15,13 @@ import * as tf from "../deps/tf.ts";
 import { BACKEND_CHOICES, setupBackend } from "../backends/setup.ts";
 import type { CoCa } from "../model/coca.ts";
 import { loadCheckpoint } from "../train/checkpoint.ts";
-import { decodeImage, readImageFile, toModelImage } from "../data/image.ts";
+import {
+  decodeImage,
+  readImageFile,
+  toModelImage,
+  type ToModelImageOptions,
+} from "../data/image.ts";
+import { modelImageOptions } from "../data/config.ts";
 import {
   DECODE_STRATEGIES,
   type DecodeStrategy,
@@ -46,6 +52,8 @@ export interface CaptionCheckpoint {
   tokenizer: Tokenizer;
   /** Side of the square images the ViT takes. */
   imageSize: number;
+  /** How images are fitted to that square: as the checkpoint's training data was. */
+  imageOptions: ToModelImageOptions;
 }
 
 /**
@@ -66,7 +74,7 @@ export async function loadCaptionCheckpoint(dir: string): Promise<CaptionCheckpo
   } catch (e) {
     throw new CaptionCliError(`cannot load checkpoint: ${errorMessage(e)}`);
   }
-  const { model, tokenizer } = loaded;
+  const { model, tokenizer, config } = loaded;
   const vit = model.imgEncoder as SimpleViT;
   const [h, w] = vit.config.imageSize;
   if (h !== w || vit.config.channels !== 3) {
@@ -75,11 +83,20 @@ export async function loadCaptionCheckpoint(dir: string): Promise<CaptionCheckpo
       `expected a ViT for square RGB images, found imageSize [${h}, ${w}] and ${vit.config.channels} channels in ${dir}/config.json`,
     );
   }
-  return { model: model.eval(), tokenizer, imageSize: h };
+  return {
+    model: model.eval(),
+    tokenizer,
+    imageSize: h,
+    imageOptions: modelImageOptions(config.data),
+  };
 }
 
 /** Read and decode an image file to a model image `(3, size, size)`. */
-async function readImage(path: string, size: number): Promise<Float32Array> {
+async function readImage(
+  path: string,
+  size: number,
+  options: ToModelImageOptions,
+): Promise<Float32Array> {
   let bytes: Uint8Array;
   try {
     bytes = await readImageFile(path);
@@ -87,7 +104,7 @@ async function readImage(path: string, size: number): Promise<Float32Array> {
     throw new CaptionCliError(`cannot read image ${path}: ${errorMessage(e)}`);
   }
   try {
-    return toModelImage(decodeImage(bytes), size);
+    return toModelImage(decodeImage(bytes), size, options);
   } catch (e) {
     throw new CaptionCliError(`cannot decode image ${path}: ${(e as Error).message}`);
   }
@@ -201,7 +218,9 @@ async function run(args: string[]): Promise<number> {
   } catch (e) {
     throw new CaptionCliError((e as Error).message);
   }
-  const { model, tokenizer, imageSize } = await loadCaptionCheckpoint(values.checkpoint);
+  const { model, tokenizer, imageSize, imageOptions } = await loadCaptionCheckpoint(
+    values.checkpoint,
+  );
   try {
     const opts: GenerateOptions = { ...options, bosId: tokenizer.bosId, eosId: tokenizer.eosId };
     try {
@@ -210,7 +229,7 @@ async function run(args: string[]): Promise<number> {
       throw new CaptionCliError((e as Error).message);
     }
     // Decode every image before any compute, so an unreadable file fails fast.
-    const pixels = await Promise.all(paths.map((p) => readImage(p, imageSize)));
+    const pixels = await Promise.all(paths.map((p) => readImage(p, imageSize, imageOptions)));
     for (let start = 0; start < paths.length; start += batchSize) {
       const chunk = pixels.slice(start, start + batchSize);
       const data = new Float32Array(chunk.length * 3 * imageSize * imageSize);

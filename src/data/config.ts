@@ -10,12 +10,17 @@ import { num, type SameType } from "../schema/format.ts";
 import { EMOJI_VENDORS, type EmojiConfig } from "./emoji.ts";
 import type { ShapesConfig } from "./shapes.ts";
 import type { ManifestOptions } from "./manifest.ts";
+import type { ToModelImageOptions } from "./image.ts";
 import { FIT_MODES } from "./image.ts";
 
 const count = (what: string): z.ZodOptional<z.ZodNumber> => num.int(0).optional().describe(what);
 const seed = z.number({ error: "expected {path} to be an integer" })
   .int({ error: "expected {path} to be an integer" });
 const fraction = (what: string) => num.range(0, 1).optional().describe(what);
+const byte = z.number({ error: "expected {path} to be an integer in [0, 255]" }).int({
+  error: "expected {path} to be an integer in [0, 255]",
+}).min(0, { error: "expected {path} to be an integer in [0, 255]" })
+  .max(255, { error: "expected {path} to be an integer in [0, 255]" });
 const imageSize = num.positiveInt().optional().describe("Output image side S (default 32).");
 
 /** The built-in synthetic shapes (`src/data/shapes.ts`). */
@@ -68,7 +73,7 @@ const manifestSchema = z.strictObject({
   valFraction: fraction("Fraction of unassigned images that go to val (default 0.1)."),
   testFraction: fraction("Fraction of unassigned images that go to test (default 0.1)."),
   seed: seed.optional().describe("Seed of the split assignment (default 0)."),
-  background: z.tuple([z.number(), z.number(), z.number()]).readonly().optional()
+  background: z.tuple([byte, byte, byte]).readonly().optional()
     .describe(
       'RGB background (0-255) that transparency is composited over and that fit "pad" fills ' +
         "the margins with (default white [255, 255, 255]).",
@@ -105,3 +110,23 @@ export const DataConfigSchema: z.ZodType<DataConfig, DataConfig> = z.discriminat
   emojiSchema,
   manifestSchema,
 ]);
+
+/**
+ * How the images of a data config are fitted to the model's square (`fit`, `background`), so
+ * that captioning and evaluation prepare a new image exactly as training did. Data without these
+ * options (shapes, emoji, or none recorded) gets the defaults.
+ *
+ * @example
+ * ```ts
+ * import { modelImageOptions } from "./config.ts";
+ * modelImageOptions({ name: "manifest", path: "data/", fit: "crop" }); // { fit: "crop" }
+ * ```
+ */
+export function modelImageOptions(data: DataConfig | undefined): ToModelImageOptions {
+  const options: ToModelImageOptions = {};
+  if (data?.name === "manifest") {
+    if (data.fit !== undefined) options.fit = data.fit;
+    if (data.background !== undefined) options.background = data.background;
+  }
+  return options;
+}

@@ -19,4 +19,5 @@ export {
   ImageError,
   readImageFile,
   toModelImage,
+  type ToModelImageOptions,
 } from "./image.ts";
