@@ -281,7 +281,7 @@ const ATTRS: AdamWAttrs[] = [
   },
 ];
 
-const adamwCases: Case[] = [[3, 5], [7], [4099], [2, 33, 65]].flatMap((shape, i) => [
+const adamwCases: Case[] = [[3, 5], [7], [4099], [2, 33, 65]].flatMap((shape, i): Case[] => [
   ...ATTRS.map((attrs, j) => ({
     name: `adamwUpdate [${shape}] ${j ? "no decay, no clip" : "decay, clip 0.5"}`,
     kernels: ["CocaAdamW"],
@@ -313,6 +313,16 @@ const adamwCases: Case[] = [[3, 5], [7], [4099], [2, 33, 65]].flatMap((shape, i)
     },
   },
 ]);
+
+// More workgroups than one dispatch dimension holds (65535 of 64 threads): laid out in 2-D.
+adamwCases.push({
+  ...adamwCases[0],
+  name: "adamwUpdate [65535·64 + 999] (2-D dispatch)",
+  inputs: [0, 1, 2, 3].map((k) => {
+    const r = randn([65535 * 64 + 999], 170 + k, k === 3 ? 1e-3 : 1);
+    return k === 3 ? { ...r, data: r.data.map(Math.abs) } : r;
+  }),
+});
 
 Deno.test({
   name: "[webgpu] fused AdamW update: p, m, v vs plain webgpu and cpu (decay, clip scale)",

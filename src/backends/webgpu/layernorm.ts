@@ -7,15 +7,16 @@
  * workgroup per row (mean, then the variance as the mean square of `x - mean`, then the
  * normalised, scaled and shifted row).
  *
- * `CocaLayerNormGrad`: inputs `x`, `scale`, `dy` → `[dx, dscale, dshift]` in four dispatches:
- * the rows' mean and `1/std` (`(rows, 2)`), then `dx = rstd (dy·g - mean(dy·g) - x̂ mean(dy·g·x̂))`
- * (a workgroup per row), then `dscale = Σ_rows dy·x̂` and `dshift = Σ_rows dy` (a workgroup per
- * column each; `runWebGPUProgram` writes one output per dispatch).
+ * `CocaLayerNormGrad`: inputs `x`, `scale`, `dy` → `[dx, dscale, dshift]` in two dispatches:
+ * `dx = rstd (dy·g - mean(dy·g) - x̂ mean(dy·g·x̂))` with the rows' mean and `rstd` on the side
+ * (a workgroup per row), then `dscale = Σ_rows dy·x̂` and `dshift = Σ_rows dy` from them (a
+ * workgroup per 16 columns), both through `runMultiOutput` (several outputs per dispatch).
  *
  * @module
  */
 import * as tf from "../../deps/tf.ts";
-import { rowProgram, rowWorkgroupSize, runProgram } from "./program.ts";
+import { rowProgram, rowWorkgroupSize, runProgram, workgroupReduceWgsl } from "./program.ts";
+import { bindingsWgsl, MULTI_HEADER, runMultiOutput } from "./multi_output.ts";
 
 /** The row statistics: one workgroup per row writes `[mean, 1/sqrt(var + eps)]`. */
 const STATS_BODY = `
@@ -52,27 +53,33 @@ const FORWARD = `${STATS_BODY}
   }
 `;
 
-const STATS = `${STATS_BODY}
-  fn main(index : i32) {
-    let row = index / WG;
-    let tid = i32(localId.x);
-    let st = rowStats(row, tid);
-    if (row < uniforms.rows && tid == 0) {
-      result[2 * row] = st.x;
-      result[2 * row + 1] = st.y;
-    }
-  }
-`;
-
-const DX = `
-  fn main(index : i32) {
-    let row = index / WG;
-    let tid = i32(localId.x);
+/** `dx` and the rows' `[mean, rstd]`, one workgroup per row. */
+const gradDx = (wg: number) => `
+  ${
+  bindingsWgsl(
+    ["dx", "stats"],
+    [["x", "f32"], ["scale", "f32"], ["dy", "f32"]],
+    "rows : i32, cols : i32, eps : f32",
+  )
+}
+  ${workgroupReduceWgsl(wg)}
+  @compute @workgroup_size(${wg})
+  fn main(${MULTI_HEADER}) {
+    let row = i32(wid.y * nwg.x + wid.x);
+    let tid = i32(lid.x);
     let cols = uniforms.cols;
-    let r = min(row, uniforms.rows - 1);
-    let base = r * cols;
-    let mean = stats[2 * r];
-    let rstd = stats[2 * r + 1];
+    let base = min(row, uniforms.rows - 1) * cols;
+    var s = 0.0;
+    for (var j = tid; j < cols; j = j + WG) {
+      s = s + x[base + j];
+    }
+    let mean = wgSum(tid, s) / f32(cols);
+    var q = 0.0;
+    for (var j = tid; j < cols; j = j + WG) {
+      let c = x[base + j] - mean;
+      q = q + c * c;
+    }
+    let rstd = 1.0 / sqrt(wgSum(tid, q) / f32(cols) + uniforms.eps);
     var sg = 0.0;
     var sgx = 0.0;
     for (var j = tid; j < cols; j = j + WG) {
@@ -85,30 +92,62 @@ const DX = `
     if (row < uniforms.rows) {
       for (var j = tid; j < cols; j = j + WG) {
         let xh = (x[base + j] - mean) * rstd;
-        result[base + j] = rstd * (dy[base + j] * scale[j] - meanG - xh * meanGX);
+        dx[base + j] = rstd * (dy[base + j] * scale[j] - meanG - xh * meanGX);
+      }
+      if (tid == 0) {
+        stats[2 * row] = mean;
+        stats[2 * row + 1] = rstd;
       }
     }
   }
 `;
 
-/** `Σ_rows dy · x̂` (`withXhat`) or `Σ_rows dy` for one column per workgroup. */
-const columnSum = (withXhat: boolean) => `
-  fn main(index : i32) {
-    let col = index / WG;
-    let tid = i32(localId.x);
-    let cols = uniforms.cols;
-    let c = min(col, cols - 1);
-    var s = 0.0;
-    for (var r = tid; r < uniforms.rows; r = r + WG) {
-      ${
-  withXhat
-    ? "s = s + dy[r * cols + c] * (x[r * cols + c] - stats[2 * r]) * stats[2 * r + 1];"
-    : "s = s + dy[r * cols + c];"
+/** Columns per workgroup of the column sums, and threads per column (rows r, r + 16, ...). */
+const TILE = 16;
+
+/**
+ * `dscale = Σ_rows dy · x̂` and `dshift = Σ_rows dy`: a workgroup of 16 × 16 threads per 16
+ * adjacent columns (adjacent threads read adjacent values of a row), each thread summing every
+ * 16th row, then a tree over the 16 partial sums of a column.
+ */
+const GRAD_COLUMNS = `
+  ${
+  bindingsWgsl(
+    ["dscale", "dshift"],
+    [["x", "f32"], ["dy", "f32"], ["stats", "f32"]],
+    "rows : i32, cols : i32, eps : f32",
+  )
 }
+  var<workgroup> partA : array<f32, ${TILE * TILE}>;
+  var<workgroup> partB : array<f32, ${TILE * TILE}>;
+  @compute @workgroup_size(${TILE}, ${TILE})
+  fn main(${MULTI_HEADER}) {
+    let tile = i32(wid.y * nwg.x + wid.x);
+    let cx = i32(lid.x);
+    let ly = i32(lid.y);
+    let cols = uniforms.cols;
+    let col = tile * ${TILE} + cx;
+    let c = min(col, cols - 1);
+    var a = 0.0;
+    var b = 0.0;
+    for (var r = ly; r < uniforms.rows; r = r + ${TILE}) {
+      let d = dy[r * cols + c];
+      a = a + d * (x[r * cols + c] - stats[2 * r]) * stats[2 * r + 1];
+      b = b + d;
     }
-    let total = wgSum(tid, s);
-    if (col < cols && tid == 0) {
-      result[col] = total;
+    partA[ly * ${TILE} + cx] = a;
+    partB[ly * ${TILE} + cx] = b;
+    workgroupBarrier();
+    for (var s = ${TILE / 2}; s > 0; s = s / 2) {
+      if (ly < s) {
+        partA[ly * ${TILE} + cx] = partA[ly * ${TILE} + cx] + partA[(ly + s) * ${TILE} + cx];
+        partB[ly * ${TILE} + cx] = partB[ly * ${TILE} + cx] + partB[(ly + s) * ${TILE} + cx];
+      }
+      workgroupBarrier();
+    }
+    if (ly == 0 && col < cols) {
+      dscale[col] = partA[cx];
+      dshift[col] = partB[cx];
     }
   }
 `;
@@ -166,49 +205,22 @@ export function registerWebGPULayerNorm(): void {
       const { eps } = attrs as unknown as { eps: number };
       const { rows, cols, uniforms } = sizes(x, eps);
       const wg = rowWorkgroupSize(cols);
-      const stats = runProgram(
+      const [dx, stats] = runMultiOutput(
         backend,
-        rowProgram("cocaLayerNormStats", ["x"], [rows, 2], rows, wg, UNIFORMS, STATS),
-        [x],
-        "float32",
+        { key: `cocaLayerNormDx_${wg}`, code: gradDx(wg), workgroups: rows },
+        [x, scale, dy],
+        [[...x.shape], [rows, 2]],
         uniforms,
       );
-      const dx = runProgram(
+      const [dscale, dshift] = runMultiOutput(
         backend,
-        rowProgram(
-          "cocaLayerNormDx",
-          ["x", "scale", "dy", "stats"],
-          [...x.shape],
-          rows,
-          wg,
-          UNIFORMS,
-          DX,
-        ),
-        [x, scale, dy, stats],
-        "float32",
-        uniforms,
-      );
-      const colWg = rowWorkgroupSize(rows);
-      const dscale = runProgram(
-        backend,
-        rowProgram(
-          "cocaLayerNormDscale",
-          ["x", "dy", "stats"],
-          [cols],
-          cols,
-          colWg,
-          UNIFORMS,
-          columnSum(true),
-        ),
+        {
+          key: "cocaLayerNormDscaleDshift",
+          code: GRAD_COLUMNS,
+          workgroups: Math.ceil(cols / TILE),
+        },
         [x, dy, stats],
-        "float32",
-        uniforms,
-      );
-      const dshift = runProgram(
-        backend,
-        rowProgram("cocaLayerNormDshift", ["dy"], [cols], cols, colWg, UNIFORMS, columnSum(false)),
-        [dy],
-        "float32",
+        [[cols], [cols]],
         uniforms,
       );
       (backend as tf.KernelBackend).disposeData(stats.dataId);
