@@ -202,6 +202,9 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** What a child needs: OpenBLAS through FFI, its environment, and its own folder. */
+const CHILD_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"];
+
 /**
  * Runs `processes` stress processes, `concurrency` at a time, with `OPENBLAS_LIBRARY=library` and
  * `OMP_WAIT_POLICY=ompWaitPolicy` when given, reporting each abnormal one through `log`.
@@ -234,7 +237,13 @@ export async function exitStress(opts: {
       if (opts.ompWaitPolicy !== undefined) env.OMP_WAIT_POLICY = opts.ompWaitPolicy;
       const start = performance.now();
       const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL(import.meta.url).pathname, "--child", `${root}/p${index}`],
+        args: [
+          "run",
+          ...CHILD_PERMISSIONS,
+          new URL(import.meta.url).pathname,
+          "--child",
+          `${root}/p${index}`,
+        ],
         env,
         stdout: "piped",
         stderr: "piped",
