@@ -20,7 +20,7 @@ import {
 } from "../src/train/checkpoint.ts";
 import { resolveTrainConfig } from "../src/train/config.ts";
 import { train } from "../src/train/trainer.ts";
-import { TINY_COCA, TINY_VIT } from "./helpers.ts";
+import { assertRssBound, TINY_COCA, TINY_VIT } from "./helpers.ts";
 
 await setupBackend("cpu");
 
@@ -217,6 +217,7 @@ Deno.test("fuzz checkpoints: mutated folders are read, loaded and resumed, or re
     let slowest = 0;
     const t0 = performance.now();
     for (let i = 0; i < CASES; i++) {
+      assertRssBound(i, "fuzz checkpoints");
       const files: Files = new Map(base);
       const what: string[] = [];
       for (let k = 1 + randInt(rand, 3); k > 0; k--) what.push(mutate(rand, files));

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type LoadedManifest, loadManifestDataset, ManifestError } from "../src/data/manifest.ts";
 import { mulberry32 } from "../src/util/rng.ts";
+import { assertRssBound } from "./helpers.ts";
 
 const FIX = new URL("./fixtures/data/", import.meta.url).pathname;
 const CASES = 3000;
@@ -174,6 +175,7 @@ Deno.test(`fuzz: ${CASES} mutated JSONL/CSV manifests load or throw a ManifestEr
     const t0 = performance.now();
     let loaded = 0, withSkips = 0, refused = 0, slowest = 0;
     for (let i = 0; i < CASES; i++) {
+      assertRssBound(i, "fuzz manifests");
       const csv = rand() < 0.5;
       let text = csv ? CSV : JSONL;
       const hows: string[] = [];

@@ -19,6 +19,7 @@ import {
   serializeSafetensors,
   toTensor,
 } from "../src/weights/safetensors.ts";
+import { assertRssBound } from "./helpers.ts";
 
 await setupBackend("cpu");
 
@@ -271,6 +272,7 @@ function run(
     const seen = { ok: 0, error: 0 };
     let slowest = 0;
     for (let i = 0; i < cases; i++) {
+      assertRssBound(i, `fuzz safetensors ${name}`);
       let bytes = sources(rand);
       // One to maxStack mutations stacked.
       for (let k = 1 + randInt(rand, maxStack); k > 0; k--) {

@@ -16,6 +16,7 @@ import {
   TokenizerError,
   trainTokenizer,
 } from "../src/text/tokenizer.ts";
+import { assertRssBound } from "./helpers.ts";
 
 const SEED = 20261130;
 const FILE = "fuzz/tokenizer.json";
@@ -238,6 +239,7 @@ Deno.test("fuzz tokenizer JSON: mutated texts load and round-trip, or fail with 
   const seen = { ok: 0, error: 0 };
   let slowest = 0;
   for (let i = 0; i < cases; i++) {
+    assertRssBound(i, "fuzz tokenizer JSON");
     let text = pick(rand, VALID);
     for (let k = 1 + randInt(rand, 3); k > 0; k--) {
       try {
@@ -273,6 +275,7 @@ Deno.test("fuzz tokenizer files: byte flips and mutations through readTokenizerF
   const seen = { ok: 0, error: 0 };
   try {
     for (let i = 0; i < cases; i++) {
+      assertRssBound(i, "fuzz tokenizer files");
       const valid = new TextEncoder().encode(pick(rand, VALID));
       const bytes = rand() < 0.7
         ? flipBytes(rand, valid)

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { mulberry32, pick, type RandFn, randInt } from "../src/util/rng.ts";
 import { readTrainConfigFile, resolveTrainConfig, type TrainConfig } from "../src/train/config.ts";
-import { TINY_COCA, TINY_VIT } from "./helpers.ts";
+import { assertRssBound, TINY_COCA, TINY_VIT } from "./helpers.ts";
 
 const SEED = 20261130;
 const CASE_MS = 1000;
@@ -214,6 +214,7 @@ Deno.test("fuzz train configs: each mutated config is accepted, or refused namin
   let slowest = 0;
   const t0 = performance.now();
   for (let i = 0; i < CASES; i++) {
+    assertRssBound(i, "fuzz train configs");
     const config = structuredClone(pick(rand, starts)) as Obj;
     const named: string[] = [];
     for (let k = 1 + randInt(rand, 3); k > 0; k--) named.push(...mutate(rand, config));
@@ -245,6 +246,7 @@ Deno.test("fuzz train config files: mutated texts are read, or refused naming th
     const text = JSON.stringify(TINY, null, 2);
     const seen = { accepted: 0, refused: 0 };
     for (let i = 0; i < 400; i++) {
+      assertRssBound(i, "fuzz train config files");
       let t = text;
       switch (randInt(rand, 4)) {
         case 0:

@@ -93,3 +93,19 @@ export async function backendTest(
     });
   }
 }
+
+/** The fuzz tests' memory bound on the test process's RSS (checked every 100 cases). */
+export const FUZZ_MAX_RSS = 1.5 * 2 ** 30;
+
+/** Every 100th fuzz case, assert the process's RSS is under {@linkcode FUZZ_MAX_RSS}. */
+export function assertRssBound(i: number, what: string, max = FUZZ_MAX_RSS): void {
+  if (i % 100 !== 0) return;
+  const rss = Deno.memoryUsage().rss;
+  if (rss >= max) {
+    throw new Error(
+      `${what}, case ${i}: expected RSS under ${max / 2 ** 20} MiB, found ${
+        (rss / 2 ** 20).toFixed(0)
+      } MiB`,
+    );
+  }
+}
