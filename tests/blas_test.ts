@@ -249,3 +249,93 @@ Deno.test({
     tf.dispose([a, r]);
   },
 });
+
+Deno.test("parseCpuList counts ranges and single CPUs, refuses anything else", async () => {
+  const { parseCpuList } = await import("../src/backends/blas/openblas.ts");
+  assert.equal(parseCpuList("0-1"), 2);
+  assert.equal(parseCpuList("0-3,8,10-11\n"), 7);
+  assert.equal(parseCpuList("5"), 1);
+  assert.throws(() => parseCpuList("3-1"), /CPU list/);
+  assert.throws(() => parseCpuList("a,b"), /CPU list/);
+});
+
+Deno.test("resolveBlasThreads: option, then COCA_BLAS_THREADS, then OPENBLAS_NUM_THREADS, then CPUs", async () => {
+  const { resolveBlasThreads, allowedCpuCount } = await import(
+    "../src/backends/blas/openblas.ts"
+  );
+  const env = (vars: Record<string, string>) => (k: string) => vars[k];
+  assert.deepEqual(resolveBlasThreads(3, env({ COCA_BLAS_THREADS: "1" })), {
+    threads: 3,
+    source: "option",
+  });
+  assert.deepEqual(resolveBlasThreads(undefined, env({ COCA_BLAS_THREADS: " 1 " })), {
+    threads: 1,
+    source: "COCA_BLAS_THREADS",
+  });
+  assert.deepEqual(resolveBlasThreads(undefined, env({ OPENBLAS_NUM_THREADS: "4" })), {
+    threads: undefined,
+    source: "OPENBLAS_NUM_THREADS",
+  });
+  const cpus = allowedCpuCount();
+  assert.ok(Number.isInteger(cpus) && cpus >= 1 && cpus <= navigator.hardwareConcurrency);
+  assert.deepEqual(resolveBlasThreads(undefined, env({})), { threads: cpus, source: "cpus" });
+  for (const bad of ["0", "-2", "1.5", "two", "2x"]) {
+    assert.throws(
+      () => resolveBlasThreads(undefined, env({ COCA_BLAS_THREADS: bad })),
+      new RegExp(`COCA_BLAS_THREADS to be a positive integer.*found "${bad}"`),
+    );
+  }
+  assert.throws(() => resolveBlasThreads(0), /threads option to be a positive integer, found 0/);
+});
+
+Deno.test({
+  name: "registerBlasBackend's threads option is applied and reported by blasInfo",
+  ignore,
+  fn() {
+    const before = blasInfo()!;
+    try {
+      registerBlasBackend({ threads: 1 });
+      assert.equal(blasInfo()!.threads, 1);
+      assert.equal(blasInfo()!.threadSource, "option");
+      assert.throws(() => registerBlasBackend({ threads: 0 }), /positive integer/);
+    } finally {
+      registerBlasBackend({ threads: before.threads ?? 1 });
+    }
+  },
+});
+
+/** blasInfo() in a fresh process (the backend loads once per process) with `env` added. */
+async function blasInfoIn(env: Record<string, string>): Promise<Record<string, unknown>> {
+  const url = new URL("../src/backends/blas/backend.ts", import.meta.url).href;
+  const code = `import "@tensorflow/tfjs";
+    import { blasInfo, registerBlasBackend } from "${url}";
+    const r = registerBlasBackend();
+    const i = blasInfo();
+    console.log(JSON.stringify(r.ok ? { threads: i?.threads, source: i?.threadSource }
+      : { reason: r.reason }));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    env: { OPENBLAS_NUM_THREADS: "", COCA_BLAS_THREADS: "", ...env },
+    stderr: "inherit",
+  }).output();
+  assert.equal(out.code, 0);
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+}
+
+Deno.test({
+  name: "COCA_BLAS_THREADS sets the thread count; an invalid value names the variable",
+  ignore,
+  async fn() {
+    const { allowedCpuCount } = await import("../src/backends/blas/openblas.ts");
+    assert.deepEqual(await blasInfoIn({ COCA_BLAS_THREADS: "1" }), {
+      threads: 1,
+      source: "COCA_BLAS_THREADS",
+    });
+    assert.deepEqual(await blasInfoIn({}), { threads: allowedCpuCount(), source: "cpus" });
+    const bad = await blasInfoIn({ COCA_BLAS_THREADS: "lots" });
+    assert.match(
+      String(bad.reason),
+      /expected COCA_BLAS_THREADS to be a positive integer \(OpenBLAS threads\), found "lots"/,
+    );
+  },
+});

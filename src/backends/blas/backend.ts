@@ -7,7 +7,13 @@
  * @module
  */
 import * as tf from "../../deps/tf.ts";
-import { loadOpenBlas, type OpenBlas, type OpenBlasBuild } from "./openblas.ts";
+import {
+  type BlasThreadSource,
+  loadOpenBlas,
+  type OpenBlas,
+  type OpenBlasBuild,
+  resolveBlasThreads,
+} from "./openblas.ts";
 import { makeBatchMatMul, makeFusedMatMul } from "./matmul.ts";
 import { fastKernels } from "./fast_kernels.ts";
 
@@ -19,8 +25,10 @@ export interface RegisterBlasOptions {
   /** Library paths/names to try instead of the built-in list (see `openblas.ts`). */
   candidates?: readonly string[];
   /**
-   * OpenBLAS thread count. When omitted OpenBLAS uses `OPENBLAS_NUM_THREADS` (read by the library
-   * when it loads) or all cores.
+   * OpenBLAS thread count. When omitted: `$COCA_BLAS_THREADS`, else `OPENBLAS_NUM_THREADS`
+   * (read by the library when it loads) when set, else the CPUs this process may use (its
+   * affinity, `Cpus_allowed_list`). An invalid value fails the registration with a reason naming
+   * the option or the variable.
    */
   threads?: number;
   /** OpenBLAS kernel family (`OPENBLAS_CORETYPE`), e.g. `"SkylakeX"`; see `openblas.ts`. */
@@ -36,12 +44,15 @@ export type RegisterBlasResult =
   | { ok: true; library: string }
   | { ok: false; reason: string };
 
-let registered: { result: RegisterBlasResult; blas?: OpenBlas } | undefined;
+let registered:
+  | { result: RegisterBlasResult; blas?: OpenBlas; threadSource?: BlasThreadSource }
+  | undefined;
 
 /**
  * Registers the `"blas"` backend. Never throws for a missing library: returns `{ok: false, reason}`
  * and registers nothing. Calling it again returns the first call's result (idempotent); the
- * options of later calls are ignored except `threads`, which is applied.
+ * options of later calls are ignored except `threads`, which is applied (a `RangeError` when it is
+ * not a positive integer).
  *
  * @example
  * ```ts
@@ -54,7 +65,11 @@ let registered: { result: RegisterBlasResult; blas?: OpenBlas } | undefined;
  */
 export function registerBlasBackend(opts: RegisterBlasOptions = {}): RegisterBlasResult {
   if (registered) {
-    if (opts.threads !== undefined) registered.blas?.setNumThreads(opts.threads);
+    if (opts.threads !== undefined && registered.blas) {
+      const t = resolveBlasThreads(opts.threads);
+      registered.blas.setNumThreads(t.threads!);
+      registered.threadSource = t.source;
+    }
     return registered.result;
   }
   const loaded = loadOpenBlas({
@@ -98,13 +113,19 @@ export function registerBlasBackend(opts: RegisterBlasOptions = {}): RegisterBla
     const kernelFunc = overrides.get(k.kernelName) ?? k.kernelFunc;
     tf.registerKernel({ ...k, backendName: BLAS_BACKEND_NAME, kernelFunc });
   }
-  registered = { result: { ok: true, library: blas.library }, blas };
+  registered = {
+    result: { ok: true, library: blas.library },
+    blas,
+    threadSource: loaded.threadSource,
+  };
   return registered.result;
 }
 
 /**
  * Details of the OpenBLAS library behind `"blas"`, or `undefined` before a successful
- * {@linkcode registerBlasBackend}.
+ * {@linkcode registerBlasBackend}: `threads` is what OpenBLAS reports
+ * (`openblas_get_num_threads`), `threadSource` where the count came from (the `threads` option,
+ * `COCA_BLAS_THREADS`, `OPENBLAS_NUM_THREADS`, or the CPUs this process may use).
  *
  * @example
  * ```ts
@@ -120,6 +141,7 @@ export function blasInfo():
     build: OpenBlasBuild;
     pinned: boolean;
     threads: number | undefined;
+    threadSource: BlasThreadSource;
   }
   | undefined {
   const b = registered?.blas;
@@ -130,5 +152,6 @@ export function blasInfo():
     build: b.build,
     pinned: b.pinned,
     threads: b.getNumThreads(),
+    threadSource: registered!.threadSource ?? "cpus",
   };
 }

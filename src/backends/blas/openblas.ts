@@ -41,6 +41,106 @@ const SYMBOLS = {
   openblas_get_parallel: { parameters: [], result: "i32", optional: true },
 } as const;
 
+/** The environment variable that sets the blas backend's OpenBLAS thread count. */
+export const BLAS_THREADS_ENV = "COCA_BLAS_THREADS";
+
+/**
+ * The number of CPUs in a Linux CPU list such as `Cpus_allowed_list` of `/proc/self/status`
+ * (`"0-3,8,10-11"` is 7). Throws on anything else.
+ *
+ * @example
+ * ```ts
+ * import { parseCpuList } from "./openblas.ts";
+ * console.log(parseCpuList("0-3,8,10-11")); // 7
+ * ```
+ */
+export function parseCpuList(list: string): number {
+  let n = 0;
+  for (const part of list.trim().split(",")) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m || (m[2] !== undefined && Number(m[2]) < Number(m[1]))) {
+      throw new Error(`expected a CPU list like "0-3,8", found "${list}"`);
+    }
+    n += m[2] === undefined ? 1 : Number(m[2]) - Number(m[1]) + 1;
+  }
+  return n;
+}
+
+/**
+ * How many CPUs this process may run on: `Cpus_allowed_list` of `/proc/self/status` (the
+ * affinity mask that `taskset`, cgroups' cpusets and container runtimes set), else
+ * `navigator.hardwareConcurrency` (no `/proc`, or no read access), else 1.
+ *
+ * @example
+ * ```ts
+ * import { allowedCpuCount } from "./openblas.ts";
+ * console.log(allowedCpuCount()); // e.g. 2
+ * ```
+ */
+export function allowedCpuCount(): number {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const m = /^Cpus_allowed_list:\s*(\S+)\s*$/m.exec(status);
+    if (m) return parseCpuList(m[1]);
+  } catch {
+    // not Linux, or no --allow-read for /proc
+  }
+  const n = typeof navigator === "undefined" ? 0 : navigator.hardwareConcurrency;
+  return Number.isInteger(n) && n > 0 ? n : 1;
+}
+
+/** Where the blas backend's thread count came from (see {@linkcode resolveBlasThreads}). */
+export type BlasThreadSource = "option" | "COCA_BLAS_THREADS" | "OPENBLAS_NUM_THREADS" | "cpus";
+
+/**
+ * The OpenBLAS thread count to set: `option` when given, else `$COCA_BLAS_THREADS`, else none
+ * when `OPENBLAS_NUM_THREADS` is set (the library reads that itself), else
+ * {@linkcode allowedCpuCount}. Throws an error naming the option or the variable when the value
+ * is not a positive integer.
+ *
+ * @example
+ * ```ts
+ * import { resolveBlasThreads } from "./openblas.ts";
+ * console.log(resolveBlasThreads(3)); // { threads: 3, source: "option" }
+ * console.log(resolveBlasThreads(undefined, (k) => k === "COCA_BLAS_THREADS" ? "1" : undefined));
+ * // { threads: 1, source: "COCA_BLAS_THREADS" }
+ * ```
+ */
+export function resolveBlasThreads(
+  option?: number,
+  getEnv: (name: string) => string | undefined = readEnv,
+): { threads: number | undefined; source: BlasThreadSource } {
+  if (option !== undefined) {
+    if (!Number.isInteger(option) || option < 1) {
+      throw new RangeError(`expected the threads option to be a positive integer, found ${option}`);
+    }
+    return { threads: option, source: "option" };
+  }
+  const raw = getEnv(BLAS_THREADS_ENV);
+  if (raw !== undefined && raw !== "") {
+    const n = Number(raw.trim());
+    if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
+      throw new RangeError(
+        `expected ${BLAS_THREADS_ENV} to be a positive integer (OpenBLAS threads), found "${raw}"`,
+      );
+    }
+    return { threads: n, source: BLAS_THREADS_ENV };
+  }
+  const openblasEnv = getEnv("OPENBLAS_NUM_THREADS");
+  if (openblasEnv !== undefined && openblasEnv !== "") {
+    return { threads: undefined, source: "OPENBLAS_NUM_THREADS" };
+  }
+  return { threads: allowedCpuCount(), source: "cpus" };
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env
+  }
+}
+
 /** How an OpenBLAS library was built to run in parallel (`openblas_get_parallel()`). */
 export type OpenBlasBuild = "serial" | "pthread" | "openmp" | "unknown";
 
@@ -186,14 +286,18 @@ export interface OpenBlas {
 
 /** Result of {@linkcode loadOpenBlas}: the library, or why none could be opened. */
 export type LoadOpenBlasResult =
-  | { ok: true; blas: OpenBlas }
+  | { ok: true; blas: OpenBlas; threadSource: BlasThreadSource }
   | { ok: false; reason: string };
 
 /** Options for {@linkcode loadOpenBlas}. */
 export interface LoadOpenBlasOptions {
   /** Library paths/names to try, in order. Defaults to {@linkcode DEFAULT_OPENBLAS_CANDIDATES}. */
   candidates?: readonly string[];
-  /** Thread count to set after loading (else OpenBLAS honours `OPENBLAS_NUM_THREADS`). */
+  /**
+   * Thread count to set after loading. Default: `$COCA_BLAS_THREADS`, else what OpenBLAS reads
+   * from `OPENBLAS_NUM_THREADS` when that is set, else the CPUs this process may use
+   * ({@linkcode resolveBlasThreads}).
+   */
   threads?: number;
   /**
    * Kernel family for a `DYNAMIC_ARCH` build, e.g. `"SkylakeX"` or `"Cooperlake"`: sets
@@ -207,8 +311,10 @@ export interface LoadOpenBlasOptions {
 /**
  * Opens OpenBLAS through `Deno.dlopen`, trying `opts.candidates`, else only the environment
  * variable `OPENBLAS_LIBRARY` when set (a path, or `pthread` / `openmp` / `serial` for Debian's
- * builds: see {@linkcode resolveOpenBlasLibrary}), else {@linkcode DEFAULT_OPENBLAS_CANDIDATES}.
- * Never throws.
+ * builds: see {@linkcode resolveOpenBlasLibrary}), else {@linkcode DEFAULT_OPENBLAS_CANDIDATES},
+ * and sets its thread count ({@linkcode resolveBlasThreads}: `opts.threads`, else
+ * `$COCA_BLAS_THREADS`, else the CPUs this process may use). Never throws: an invalid thread
+ * count is a failed result naming the option or variable.
  *
  * Two things make the OpenMP build (`libopenblas0-openmp`, which runs on libgomp's thread pool)
  * safe and fast here:
@@ -242,6 +348,12 @@ export function loadOpenBlas(opts: LoadOpenBlasOptions = {}): LoadOpenBlasResult
     // A forced library is the only candidate: falling back would hide a typo or a missing build.
     candidates = fromEnv ? [resolveOpenBlasLibrary(fromEnv)] : DEFAULT_OPENBLAS_CANDIDATES;
   }
+  let threads: ReturnType<typeof resolveBlasThreads>;
+  try {
+    threads = resolveBlasThreads(opts.threads);
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
   if (typeof Deno.dlopen !== "function") {
     return { ok: false, reason: "Deno.dlopen is unavailable (run with --allow-ffi)" };
   }
@@ -265,8 +377,8 @@ export function loadOpenBlas(opts: LoadOpenBlasOptions = {}): LoadOpenBlasResult
       continue;
     }
     const blas = wrap(lib, path, pinLibrary(path));
-    if (opts.threads !== undefined) blas.setNumThreads(opts.threads);
-    return { ok: true, blas };
+    if (threads.threads !== undefined) blas.setNumThreads(threads.threads);
+    return { ok: true, blas, threadSource: threads.source };
   }
   if (fromEnv !== undefined) {
     return {
