@@ -598,3 +598,57 @@ Deno.test("ResultsStore: WAL while open, one rollback-journal file after close",
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// ---------------------------------------------------------------- threads per trial
+
+Deno.test("trialBlasThreads: CPUs shared by the parallel trials, at least one each", async () => {
+  const { trialBlasThreads } = await import("../src/sweep/run.ts");
+  assert.equal(trialBlasThreads(2, 1), 2);
+  assert.equal(trialBlasThreads(2, 2), 1);
+  assert.equal(trialBlasThreads(2, 4), 1);
+  assert.equal(trialBlasThreads(16, 3), 5);
+});
+
+Deno.test("runSweep: each trial's environment carries COCA_BLAS_THREADS = CPUs / concurrency", async () => {
+  const protocol = new URL("../src/sweep/protocol.ts", import.meta.url).href;
+  // A trial that reports the thread count it was given as its metric.
+  const code = `import { writeFinal } from "${protocol}";
+    await writeFinal(Deno.env.get("SWEEP_TRIAL_DIR"), {
+      metrics: { threads: Number(Deno.env.get("COCA_BLAS_THREADS") ?? "NaN") } });`;
+  const handSet = Deno.env.get("COCA_BLAS_THREADS");
+  Deno.env.delete("COCA_BLAS_THREADS"); // a value set by whoever runs the tests would be inherited
+  try {
+    for (const [cpus, concurrency, want] of [[5, 2, 2], [1, 2, 1], [6, 1, 6]]) {
+      const dir = await Deno.makeTempDir({ prefix: "sweep_threads_" });
+      const summary = await runSweep({
+        spec: { name: "threads", base: { x: 0 }, grid: { x: [1, 2] }, seeds: [0] },
+        outDir: join(dir, "out"),
+        command: () => ({ cmd: Deno.execPath(), args: ["eval", code] }),
+        concurrency,
+        cpus,
+        gitCommit: null,
+      });
+      assert.equal(summary.done, 2);
+      for (const r of loadResults(summary.dbPath)) {
+        assert.deepEqual(r.final, { threads: want }, `cpus ${cpus}, concurrency ${concurrency}`);
+      }
+      await Deno.remove(dir, { recursive: true });
+    }
+    // A value set by hand in the runner's environment is passed on unchanged.
+    Deno.env.set("COCA_BLAS_THREADS", "3");
+    const dir = await Deno.makeTempDir({ prefix: "sweep_threads_" });
+    const summary = await runSweep({
+      spec: { name: "threads", base: { x: 0 }, grid: { x: [1] }, seeds: [0] },
+      outDir: join(dir, "out"),
+      command: () => ({ cmd: Deno.execPath(), args: ["eval", code] }),
+      concurrency: 2,
+      cpus: 2,
+      gitCommit: null,
+    });
+    assert.deepEqual(loadResults(summary.dbPath)[0].final, { threads: 3 });
+    await Deno.remove(dir, { recursive: true });
+  } finally {
+    if (handSet === undefined) Deno.env.delete("COCA_BLAS_THREADS");
+    else Deno.env.set("COCA_BLAS_THREADS", handSet);
+  }
+});

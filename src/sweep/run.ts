@@ -43,6 +43,49 @@ export const TRIAL_PERMISSIONS: readonly string[] = [
   "--allow-ffi",
 ];
 
+/**
+ * The environment variable through which the runner gives each trial its OpenBLAS thread count
+ * (the blas backend reads it: `src/backends/blas/openblas.ts`).
+ */
+export const TRIAL_BLAS_THREADS_ENV = "COCA_BLAS_THREADS";
+
+/**
+ * OpenBLAS threads per trial when `concurrency` trials share `cpus` CPUs: `cpus / concurrency`
+ * rounded down, at least 1, so that parallel trials do not oversubscribe the cores.
+ *
+ * @example
+ * ```ts
+ * import { trialBlasThreads } from "./run.ts";
+ * console.log(trialBlasThreads(8, 3)); // 2
+ * console.log(trialBlasThreads(2, 4)); // 1
+ * ```
+ */
+export function trialBlasThreads(cpus: number, concurrency: number): number {
+  return Math.max(1, Math.floor(cpus / Math.max(1, concurrency)));
+}
+
+/**
+ * CPUs this process may run on: `Cpus_allowed_list` of `/proc/self/status`, else
+ * `navigator.hardwareConcurrency`. (The blas backend's `allowedCpuCount` does the same; the sweep
+ * layer may not import the backends.)
+ */
+function allowedCpus(): number {
+  try {
+    const m = /^Cpus_allowed_list:\s*(\S+)\s*$/m.exec(Deno.readTextFileSync("/proc/self/status"));
+    if (m) {
+      let n = 0;
+      for (const part of m[1].split(",")) {
+        const [a, b = a] = part.split("-").map(Number);
+        n += b - a + 1;
+      }
+      if (Number.isInteger(n) && n > 0) return n;
+    }
+  } catch {
+    // not Linux, or no read access to /proc
+  }
+  return Math.max(1, navigator.hardwareConcurrency || 1);
+}
+
 /** What the runner knows about a trial when building its command. */
 export interface TrialContext {
   /** Trial id (also the directory name under `<outDir>/trials/`). */
@@ -65,7 +108,10 @@ export interface TrialCommand {
   cmd: string;
   /** Arguments. */
   args: string[];
-  /** Extra environment variables (the `SWEEP_TRIAL_*` ones are always added). */
+  /**
+   * Extra environment variables (the `SWEEP_TRIAL_*` ones are always added, and
+   * `COCA_BLAS_THREADS` unless set here or in the runner's environment).
+   */
   env?: Record<string, string>;
   /** Working directory (default: the runner's). */
   cwd?: string;
@@ -86,6 +132,12 @@ export interface RunSweepOptions {
   entry?: string;
   /** Trials run at once, 1..256. Default 1 (in sweep order). */
   concurrency?: number;
+  /**
+   * CPUs the trials share, for each trial's OpenBLAS threads (`COCA_BLAS_THREADS` =
+   * {@linkcode trialBlasThreads}`(cpus, concurrency)`, unless the runner's environment or the
+   * trial command sets it). Default: the CPUs this process may use (its affinity).
+   */
+  cpus?: number;
   /** Called after every state change; an exception stops the sweep and is rethrown. */
   onProgress?: (progress: SweepProgress) => void;
   /** Run trials recorded as failed again. Default false. */
@@ -178,6 +230,17 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
     });
   }
   const trials = expandSweep(options.spec);
+  const blasThreads = trialBlasThreads(options.cpus ?? allowedCpus(), concurrency);
+  let runnerBlasThreads: string | undefined;
+  try {
+    runnerBlasThreads = Deno.env.get(TRIAL_BLAS_THREADS_ENV) || undefined;
+  } catch {
+    runnerBlasThreads = undefined; // no --allow-env: the trials get the computed value
+  }
+  // A value chosen by hand (in the runner's environment) is inherited unchanged.
+  const trialEnv: Record<string, string> = runnerBlasThreads === undefined
+    ? { [TRIAL_BLAS_THREADS_ENV]: String(blasThreads) }
+    : {};
 
   await Deno.mkdir(join(options.outDir, "trials"), { recursive: true });
   const outDir = await Deno.realPath(options.outDir);
@@ -258,6 +321,7 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
           attempt,
         },
         command: command!,
+        env: trialEnv,
         timeoutMs: timeout === undefined ? undefined : timeout * 1000,
         signal: ctl.signal,
         onSpawn: (pid) => store.setPid(t.id, pid),
@@ -335,6 +399,7 @@ type Outcome =
 async function execTrial(p: {
   ctx: TrialContext;
   command: (t: TrialContext) => TrialCommand;
+  env: Record<string, string>;
   timeoutMs?: number;
   signal: AbortSignal;
   onSpawn: (pid: number) => void;
@@ -355,6 +420,7 @@ async function execTrial(p: {
       args: c.args,
       cwd: c.cwd,
       env: {
+        ...p.env,
         ...c.env,
         [TRIAL_ENV.dir]: ctx.trialDir,
         [TRIAL_ENV.id]: ctx.id,
