@@ -21,6 +21,7 @@ import { registerAdamWKernel } from "./blas/adamw_kernel.ts";
 import { registerSwiGLUKernels } from "./blas/swiglu_kernel.ts";
 import { registerXentKernels } from "./blas/xent_kernel.ts";
 import { registerLayerNormKernels } from "./blas/layernorm_kernel.ts";
+import { registerAttentionKernels } from "./blas/attention_kernel.ts";
 import { registerKernelFixes } from "./kernel_fixes.ts";
 import { registerWebGPUFusedKernels } from "./webgpu/mod.ts";
 
@@ -155,6 +156,7 @@ function register(): void {
     registerSwiGLUKernels("blas");
     registerXentKernels("blas");
     registerLayerNormKernels("blas");
+    registerAttentionKernels("blas");
   } else blasUnavailable = blas.reason;
 }
 

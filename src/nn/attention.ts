@@ -1,13 +1,15 @@
 /**
  * Scaled dot-product attention for multi-query (one shared key/value head) and
- * multi-head layouts, plus the cached causal mask.
+ * multi-head layouts, as the reference writes them, over the attention op of
+ * `src/ops/attention.ts` (fused on blas); splitting and merging heads; the cached
+ * causal mask and the mask value, re-exported from the op.
  *
  * @module
  */
-import * as tf from "../deps/tf.ts";
+import type * as tf from "../deps/tf.ts";
+import { attention, causalBias, MASK_VALUE } from "../ops/attention.ts";
 
-/** The most negative finite float32: what the reference writes into masked scores. */
-export const MASK_VALUE = -3.4028234663852886e38;
+export { causalBias, MASK_VALUE };
 
 /**
  * Multi-query attention: `q (b, h, L, dh)` (already scaled) against one shared
@@ -28,14 +30,7 @@ export function multiQueryAttention(
   v: tf.Tensor,
   bias?: tf.Tensor,
 ): tf.Tensor {
-  const [b, h, L, dh] = q.shape;
-  const M = k.shape[1] as number;
-  // One matmul for all heads: fold heads into the query axis.
-  let scores = tf.matMul(q.reshape([b, h * L, dh]), k, false, true).reshape([b, h, L, M]);
-  if (bias) scores = scores.add(bias);
-  const attn = tf.softmax(scores, -1);
-  const out = tf.matMul(attn.reshape([b, h * L, M]), v).reshape([b, h, L, dh]);
-  return mergeHeads(out);
+  return attention(q, k, v, { bias });
 }
 
 /**
@@ -56,8 +51,7 @@ export function multiHeadAttention(
   v: tf.Tensor,
   scale: number,
 ): tf.Tensor {
-  const scores = tf.matMul(q, k, false, true).mul(scale);
-  return mergeHeads(tf.matMul(tf.softmax(scores, -1), v));
+  return attention(q, k, v, { scale });
 }
 
 /**
@@ -88,31 +82,4 @@ export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor {
 export function mergeHeads(x: tf.Tensor): tf.Tensor {
   const [b, h, L, dh] = x.shape;
   return x.transpose([0, 2, 1, 3]).reshape([b, L, h * dh]);
-}
-
-const causalCache = new Map<string, tf.Tensor2D>();
-
-/**
- * Additive causal bias `(L, total)`: 0 where query `i` (at position
- * `total - L + i`) may see key `j`, {@linkcode MASK_VALUE} where `j` is later.
- * Cached per backend and size.
- *
- * @example
- * ```ts
- * import { causalBias } from "./attention.ts";
- * causalBias(3).print();
- * ```
- */
-export function causalBias(L: number, total = L): tf.Tensor2D {
-  const key = `${tf.getBackend()}:${L}:${total}`;
-  const found = causalCache.get(key);
-  if (found && !found.isDisposed) return found;
-  const data = new Float32Array(L * total);
-  const offset = total - L;
-  for (let i = 0; i < L; i++) {
-    for (let j = offset + i + 1; j < total; j++) data[i * total + j] = MASK_VALUE;
-  }
-  const t = tf.keep(tf.tensor2d(data, [L, total]));
-  causalCache.set(key, t);
-  return t;
 }

@@ -8,3 +8,4 @@ export { swiglu } from "./swiglu.ts";
 export { layerNorm } from "./layer_norm.ts";
 export { tokenNll } from "./nll.ts";
 export { type AdamWAttrs, adamwUpdate, hostGlobalNorm } from "./adamw.ts";
+export { attention, type AttentionOptions, hasFusedAttention } from "./attention.ts";

@@ -13,6 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { layerNorm } from "../../src/ops/layer_norm.ts";
 import { swiglu } from "../../src/ops/swiglu.ts";
+import { attention, MASK_VALUE } from "../../src/ops/attention.ts";
 import { captionLoss } from "../../src/model/losses.ts";
 import { AdamW } from "../../src/train/optimizer.ts";
 
@@ -899,6 +900,66 @@ for (const shape of [[3, 5], [7], [4099]]) {
 }
 
 /** Every case, in a fixed order with unique names. */
+// Attention in the model's two layouts: multi-query (one shared key/value head; the text blocks
+// with the causal mask and the CLS row's pad bias, the cross-attentions with M ≠ L) and
+// multi-head (the ViT, scaled); one query against one key; odd widths.
+{
+  const padBias = (b: number, L: number): Input =>
+    vals(
+      [b, 1, L, L],
+      Array.from({ length: b * L * L }, (_, e) => {
+        const [bb, i, j] = [Math.floor(e / (L * L)), Math.floor(e / L) % L, e % L];
+        return i === L - 1 && j < L - 1 && (j + bb) % 3 === 0 ? MASK_VALUE : 0;
+      }),
+    );
+  for (
+    const [name, q, k, v, opts] of [
+      [
+        "multi-query causal + pad bias [2,4,6,8]",
+        randn([2, 4, 6, 8]),
+        randn([2, 6, 8]),
+        randn([2, 6, 8]),
+        { causal: true, bias: 3 },
+      ],
+      [
+        "multi-query M≠L odd dh [3,2,5,5]·[3,9,5]",
+        randn([3, 2, 5, 5]),
+        randn([3, 9, 5]),
+        randn([3, 9, 5]),
+        {},
+      ],
+      [
+        "multi-query one query one key [1,1,1,3]",
+        randn([1, 1, 1, 3]),
+        randn([1, 1, 3]),
+        randn([1, 1, 3]),
+        {
+          causal: true,
+        },
+      ],
+      [
+        "multi-head scaled [2,3,7,6]",
+        randn([2, 3, 7, 6]),
+        randn([2, 3, 7, 6]),
+        randn([2, 3, 7, 6]),
+        { scale: 6 ** -0.5 },
+      ],
+    ] as [string, Input, Input, Input, { causal?: boolean; scale?: number; bias?: number }][]
+  ) {
+    const inputs = [q, k, v];
+    if (opts.bias) inputs.push(padBias(q.shape[0], q.shape[2]));
+    add({
+      name: `attention ${name}`,
+      kernels: ["CocaAttention", "CocaAttentionGrad"],
+      inputs,
+      fn: (a, b, c, bias) => attention(a, b, c, { causal: opts.causal, scale: opts.scale, bias }),
+      grad: [0, 1, 2], // the bias is a constant mask
+      tol: LONG,
+      gradTol: LONG,
+    });
+  }
+}
+
 export const CASES: readonly OpCase[] = cases;
 
 {

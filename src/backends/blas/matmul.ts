@@ -226,7 +226,7 @@ function product(
  */
 export function makeBatchMatMul(blas: OpenBlas): tf.KernelFunc {
   const fallback = cpuKernel(tf.BatchMatMul);
-  return (args) => {
+  const kernelFunc: tf.KernelFunc = (args) => {
     const { a, b } = args.inputs as unknown as MatMulInputs;
     const attrs = args.attrs as unknown as MatMulAttrs;
     if (a.dtype !== "float32" || b.dtype !== "float32") return fallback(args);
@@ -234,6 +234,30 @@ export function makeBatchMatMul(blas: OpenBlas): tf.KernelFunc {
     const r = product(blas, backend, a, b, attrs);
     return backend.makeTensorInfo(r.shape, "float32", r.values);
   };
+  libraryOfKernel.set(kernelFunc, blas);
+  return kernelFunc;
+}
+
+/** The OpenBLAS library behind each `BatchMatMul` kernel function {@linkcode makeBatchMatMul} made. */
+const libraryOfKernel = new WeakMap<tf.KernelFunc, OpenBlas>();
+
+/**
+ * The OpenBLAS library that `backendName`'s `BatchMatMul` kernel runs (one made by
+ * {@linkcode makeBatchMatMul}), or `undefined` when that backend's matmul is not OpenBLAS. Fused
+ * host kernels call it for their own products, so they use the very library (build, threads) the
+ * backend's matmuls use.
+ *
+ * @example
+ * ```ts
+ * import { registerBlasBackend } from "./backend.ts";
+ * import { blasOfBackend } from "./matmul.ts";
+ * if (registerBlasBackend().ok) console.log(blasOfBackend("blas")?.library);
+ * console.log(blasOfBackend("cpu")); // undefined
+ * ```
+ */
+export function blasOfBackend(backendName: string): OpenBlas | undefined {
+  const kernel = tf.getKernel(tf.BatchMatMul, backendName);
+  return kernel ? libraryOfKernel.get(kernel.kernelFunc) : undefined;
 }
 
 /** Applies an activation in place; returns false when it is not one handled here. */

@@ -1,0 +1,422 @@
+/**
+ * Fused scaled dot-product attention for the blas backend, forward and gradient, each one host
+ * kernel: the two products of each batch (or each batch and head) are OpenBLAS `sgemm` calls on
+ * views of the tensors' own arrays, and the scale, the masks and the softmax are one pass over
+ * each row of the scores, in the array that becomes the saved probabilities. No tfjs tensor is
+ * made in between (the op form ran about a dozen kernels: reshapes, two batched matmuls, an add,
+ * a softmax and a transpose, and more than twice as many for the gradient).
+ *
+ * `CocaAttention`: inputs `q (b, h, L, dk)`, `k (b, M, dk)` and `v (b, M, dv)` (multi-query: one
+ * key/value head shared by the `h` query heads) or `k (b, h, M, dk)`, `v (b, h, M, dv)`
+ * (multi-head), optionally `bias` broadcastable to `(b, h, L, M)`; attrs `scale` and `causal` →
+ * `[out (b, L, h·dv), probs (b, h, L, M)]`, heads merged head-major in `out`. Each score row is
+ * `s = q·k` (one product), then `s · scale` (when `scale ≠ 1`), then `+ MASK_VALUE` where
+ * `causal` hides key `j` from query `i` (`j > M - L + i`), then `+ bias`, each rounded to
+ * float32 in that order, as the op form computes it; then softmax with the row maximum
+ * subtracted (as the blas backend's `Softmax`).
+ *
+ * `CocaAttentionGrad`: inputs `q`, `k`, `v`, `probs` (the forward's) and `dy (b, L, h·dv)`, attr
+ * `scale` → `[dq, dk, dv]` shaped as `q`, `k`, `v`: `dV = Pᵀ·dO`, `dP = dO·Vᵀ`,
+ * `dS = (P ⊙ dP − P · rowsum(P ⊙ dP)) · scale`, `dQ = dS·K`, `dK = dSᵀ·Q` (multi-query: the
+ * products over all heads of a batch at once, which sums `dK` and `dV` over the heads).
+ * Not differentiable in `bias` (the model's biases are constant masks).
+ *
+ * @module
+ */
+import * as tf from "../../deps/tf.ts";
+import { cpuOutput, cpuValues } from "../cpu_data.ts";
+import { blasOfBackend } from "./matmul.ts";
+import type { OpenBlas } from "./openblas.ts";
+
+/** The forward kernel's name. */
+export const ATTENTION_KERNEL = "CocaAttention";
+/** The gradient kernel's name. */
+export const ATTENTION_GRAD_KERNEL = "CocaAttentionGrad";
+
+/**
+ * The most negative finite float32: what the reference writes into masked scores, and what the
+ * kernel adds where `causal` masks a score.
+ */
+export const MASK_VALUE = -3.4028234663852886e38;
+
+/** Attributes of `CocaAttention` (and, `scale` only, of `CocaAttentionGrad`). */
+export interface AttentionAttrs {
+  /** Multiplies the scores `q·k` (1: no multiply). */
+  scale: number;
+  /** Mask key `j` from query `i` where `j > M - L + i` (queries are the last `L` of `M` positions). */
+  causal: boolean;
+}
+
+/** The dimensions of one attention call, from its input shapes. */
+export interface AttentionDims {
+  /** Batch. */
+  b: number;
+  /** Query heads. */
+  h: number;
+  /** Queries per head. */
+  L: number;
+  /** Keys. */
+  M: number;
+  /** Width of queries and keys. */
+  dk: number;
+  /** Width of values. */
+  dv: number;
+  /** One key/value head shared by all query heads (`k`, `v` of rank 3). */
+  shared: boolean;
+}
+
+/**
+ * Checks the shapes of `q`, `k`, `v` (see the module) and returns the dimensions, or throws a
+ * RangeError naming the shapes.
+ *
+ * @example
+ * ```ts
+ * import { attentionDims } from "./attention_kernel.ts";
+ * console.log(attentionDims([2, 4, 3, 8], [2, 5, 8], [2, 5, 6])); // b 2, h 4, L 3, M 5, dk 8, dv 6, shared
+ * ```
+ */
+export function attentionDims(
+  q: readonly number[],
+  k: readonly number[],
+  v: readonly number[],
+): AttentionDims {
+  const bad = (why: string) =>
+    new RangeError(
+      `attention expected q (b, h, L, dk) with k (b, M, dk), v (b, M, dv) or k (b, h, M, dk), ` +
+        `v (b, h, M, dv); ${why}, found q [${q}], k [${k}], v [${v}]`,
+    );
+  if (q.length !== 4) throw bad("q of rank 4");
+  const [b, h, L, dk] = q;
+  if ((k.length !== 3 && k.length !== 4) || v.length !== k.length) {
+    throw bad("k and v of the same rank, 3 or 4");
+  }
+  const shared = k.length === 3;
+  const lead = shared ? [b] : [b, h];
+  const M = k[k.length - 2];
+  if (
+    k.slice(0, -2).some((d, i) => d !== lead[i]) || v.slice(0, -2).some((d, i) => d !== lead[i])
+  ) {
+    throw bad(`k and v with leading dims [${lead}] as q`);
+  }
+  if (k[k.length - 1] !== dk) throw bad("k as wide as q");
+  if (v[v.length - 2] !== M) throw bad("as many values as keys");
+  return { b, h, L, M, dk, dv: v[v.length - 1], shared };
+}
+
+/**
+ * The strides of a bias of shape `shape` read as a `(b, h, L, M)` tensor `to`, 0 along the axes
+ * it broadcasts; throws a RangeError when it does not broadcast.
+ *
+ * @example
+ * ```ts
+ * import { biasStrides } from "./attention_kernel.ts";
+ * console.log(biasStrides([2, 1, 5, 7], [2, 3, 5, 7])); // [35, 0, 7, 1]
+ * ```
+ */
+export function biasStrides(shape: readonly number[], to: readonly number[]): number[] {
+  if (shape.length > to.length) {
+    throw new RangeError(`expected a bias of rank <= ${to.length}, found shape [${shape}]`);
+  }
+  const full = [...new Array<number>(to.length - shape.length).fill(1), ...shape];
+  const strides = new Array<number>(to.length);
+  let stride = 1;
+  for (let a = to.length - 1; a >= 0; a--) {
+    if (full[a] !== 1 && full[a] !== to[a]) {
+      throw new RangeError(`expected a bias broadcastable to [${to}], found shape [${shape}]`);
+    }
+    strides[a] = full[a] === 1 ? 0 : stride;
+    stride *= full[a];
+  }
+  return strides;
+}
+
+/** A scratch array of at least `n` floats, reused across calls (kernels run one at a time). */
+const scratch: Float32Array[] = [new Float32Array(0), new Float32Array(0)];
+function scratchOf(slot: number, n: number): Float32Array {
+  if (scratch[slot].length < n) scratch[slot] = new Float32Array(Math.max(n, 1024));
+  return scratch[slot].subarray(0, n);
+}
+
+const f32 = Math.fround;
+
+/** A bias as the forward reads it: values and strides over `(b, h, L, M)`. */
+interface Bias {
+  values: Float32Array | Int32Array;
+  strides: number[];
+}
+
+/**
+ * Scale, mask and softmax row `i` of head `hh` of batch `bb`, in place in `p[o .. o+M)` (holding
+ * the products `q·k`).
+ */
+function softmaxRow(
+  p: Float32Array,
+  o: number,
+  M: number,
+  scale: number,
+  visible: number,
+  bias: Bias | undefined,
+  biasBase: number,
+): void {
+  let m = -Infinity;
+  const sj = bias ? bias.strides[3] : 0, bv = bias?.values;
+  for (let j = 0; j < M; j++) {
+    let s = p[o + j];
+    if (scale !== 1) s = f32(s * scale);
+    if (j >= visible) s = f32(s + MASK_VALUE);
+    if (bv) s = f32(s + bv[biasBase + j * sj]);
+    p[o + j] = s;
+    if (s > m || Number.isNaN(s)) m = s;
+  }
+  let sum = 0;
+  for (let j = 0; j < M; j++) {
+    const e = Math.exp(p[o + j] - m);
+    p[o + j] = e;
+    sum += e;
+  }
+  const inv = 1 / sum;
+  for (let j = 0; j < M; j++) p[o + j] *= inv;
+}
+
+/**
+ * The forward on host arrays: `[out (b, L, h·dv), probs (b, h, L, M)]` (see the module).
+ *
+ * @example
+ * ```ts
+ * import { loadOpenBlas } from "./openblas.ts";
+ * import { attentionDims, attentionForward } from "./attention_kernel.ts";
+ * const r = loadOpenBlas();
+ * if (r.ok) {
+ *   const dims = attentionDims([1, 1, 1, 2], [1, 2, 2], [1, 2, 2]);
+ *   const q = Float32Array.of(1, 0), k = Float32Array.of(1, 0, 0, 1), v = Float32Array.of(1, 2, 3, 4);
+ *   const { out, probs } = attentionForward(r.blas, dims, q, k, v, { scale: 1, causal: false });
+ *   console.log(out, probs); // softmax([1, 0]) mixes the two value rows
+ * }
+ * ```
+ */
+export function attentionForward(
+  blas: OpenBlas,
+  dims: AttentionDims,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  attrs: AttentionAttrs,
+  bias?: Bias,
+): { out: Float32Array; probs: Float32Array } {
+  const { b, h, L, M, dk, dv, shared } = dims;
+  const probs = new Float32Array(b * h * L * M);
+  const out = new Float32Array(b * L * h * dv);
+  if (probs.length === 0 || out.length === 0) return { out, probs };
+  // One product per batch (multi-query: all heads' queries against the shared keys) or per head.
+  const groups = shared ? 1 : h, rows = shared ? h * L : L;
+  const qSize = rows * dk, kSize = M * dk, vSize = M * dv, pSize = rows * M, oSize = rows * dv;
+  const pv = scratchOf(0, h * L * dv);
+  const [sb, sh, si] = bias ? bias.strides : [0, 0, 0];
+  for (let bb = 0; bb < b; bb++) {
+    for (let g = 0; g < groups; g++) {
+      const n = bb * groups + g;
+      const pn = probs.subarray(n * pSize, (n + 1) * pSize);
+      if (dk > 0) {
+        blas.sgemm(
+          false,
+          true,
+          rows,
+          M,
+          dk,
+          q.subarray(n * qSize, (n + 1) * qSize),
+          k.subarray(n * kSize, (n + 1) * kSize),
+          pn,
+        );
+      }
+    }
+    for (let hh = 0; hh < h; hh++) {
+      for (let i = 0; i < L; i++) {
+        const o = ((bb * h + hh) * L + i) * M;
+        const visible = attrs.causal ? M - L + i + 1 : M;
+        softmaxRow(probs, o, M, attrs.scale, visible, bias, bb * sb + hh * sh + i * si);
+      }
+    }
+    for (let g = 0; g < groups; g++) {
+      const n = bb * groups + g;
+      blas.sgemm(
+        false,
+        false,
+        rows,
+        dv,
+        M,
+        probs.subarray(n * pSize, (n + 1) * pSize),
+        v.subarray(n * vSize, (n + 1) * vSize),
+        pv.subarray(g * oSize, (g + 1) * oSize),
+      );
+    }
+    // (h, L, dv) -> out[bb] (L, h, dv): merge the heads.
+    for (let hh = 0; hh < h; hh++) {
+      for (let i = 0; i < L; i++) {
+        const from = (hh * L + i) * dv, to = ((bb * L + i) * h + hh) * dv;
+        for (let d = 0; d < dv; d++) out[to + d] = pv[from + d];
+      }
+    }
+  }
+  return { out, probs };
+}
+
+/**
+ * The gradient on host arrays: `dq`, `dk`, `dv` shaped as `q`, `k`, `v` (see the module).
+ *
+ * @example
+ * ```ts
+ * import { loadOpenBlas } from "./openblas.ts";
+ * import { attentionDims, attentionForward, attentionGrad } from "./attention_kernel.ts";
+ * const r = loadOpenBlas();
+ * if (r.ok) {
+ *   const dims = attentionDims([1, 1, 1, 2], [1, 2, 2], [1, 2, 2]);
+ *   const q = Float32Array.of(1, 0), k = Float32Array.of(1, 0, 0, 1), v = Float32Array.of(1, 2, 3, 4);
+ *   const { probs } = attentionForward(r.blas, dims, q, k, v, { scale: 1, causal: false });
+ *   const g = attentionGrad(r.blas, dims, q, k, v, probs, Float32Array.of(1, 1), 1);
+ *   console.log(g.dq, g.dk, g.dv);
+ * }
+ * ```
+ */
+export function attentionGrad(
+  blas: OpenBlas,
+  dims: AttentionDims,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  probs: Float32Array,
+  dy: Float32Array,
+  scale: number,
+): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
+  const { b, h, L, M, dk: dkw, dv: dvw, shared } = dims;
+  const dq = new Float32Array(q.length), dk = new Float32Array(k.length);
+  const dv = new Float32Array(v.length);
+  if (probs.length === 0) return { dq, dk, dv };
+  const groups = shared ? 1 : h, rows = shared ? h * L : L;
+  const qSize = rows * dkw, kSize = M * dkw, vSize = M * dvw, pSize = rows * M;
+  const oSize = rows * dvw;
+  const dO = scratchOf(0, h * L * dvw), dP = scratchOf(1, pSize);
+  for (let bb = 0; bb < b; bb++) {
+    // dy[bb] (L, h, dv) -> dO (h, L, dv): split the heads.
+    for (let hh = 0; hh < h; hh++) {
+      for (let i = 0; i < L; i++) {
+        const to = (hh * L + i) * dvw, from = ((bb * L + i) * h + hh) * dvw;
+        for (let d = 0; d < dvw; d++) dO[to + d] = dy[from + d];
+      }
+    }
+    for (let g = 0; g < groups; g++) {
+      const n = bb * groups + g;
+      const pn = probs.subarray(n * pSize, (n + 1) * pSize);
+      const dOg = dO.subarray(g * oSize, (g + 1) * oSize);
+      const vn = v.subarray(n * vSize, (n + 1) * vSize);
+      if (dvw > 0) {
+        blas.sgemm(true, false, M, dvw, rows, pn, dOg, dv.subarray(n * vSize, (n + 1) * vSize));
+        blas.sgemm(false, true, rows, M, dvw, dOg, vn, dP);
+      } else dP.fill(0);
+      // dS = P ⊙ dP − P · rowsum(P ⊙ dP) (the softmax gradient), times the scale, in dP.
+      for (let r = 0; r < rows; r++) {
+        const o = r * M;
+        let sum = 0;
+        for (let j = 0; j < M; j++) sum += f32(dP[o + j] * pn[o + j]);
+        const rowSum = f32(sum);
+        for (let j = 0; j < M; j++) {
+          const p = pn[o + j];
+          let s = f32(f32(dP[o + j] * p) - f32(rowSum * p));
+          if (scale !== 1) s = f32(s * scale);
+          dP[o + j] = s;
+        }
+      }
+      if (dkw > 0) {
+        const qn = q.subarray(n * qSize, (n + 1) * qSize);
+        const kn = k.subarray(n * kSize, (n + 1) * kSize);
+        blas.sgemm(false, false, rows, dkw, M, dP, kn, dq.subarray(n * qSize, (n + 1) * qSize));
+        blas.sgemm(true, false, M, dkw, rows, dP, qn, dk.subarray(n * kSize, (n + 1) * kSize));
+      }
+    }
+  }
+  return { dq, dk, dv };
+}
+
+function float32Of(backend: unknown, t: tf.TensorInfo, name: string): Float32Array {
+  const values = cpuValues(backend, t);
+  if (t.dtype !== "float32" || !(values instanceof Float32Array)) {
+    throw new TypeError(`${ATTENTION_KERNEL} expected float32 ${name}, found ${t.dtype}`);
+  }
+  return values;
+}
+
+/**
+ * Register `CocaAttention` and `CocaAttentionGrad` for a backend whose `BatchMatMul` runs
+ * OpenBLAS (blas), using that library (idempotent). Throws a RangeError for any other backend.
+ *
+ * @example
+ * ```ts
+ * import { registerBlasBackend } from "./backend.ts";
+ * import { registerAttentionKernels } from "./attention_kernel.ts";
+ * if (registerBlasBackend().ok) registerAttentionKernels("blas");
+ * ```
+ */
+export function registerAttentionKernels(backendName: string): void {
+  if (tf.getKernel(ATTENTION_KERNEL, backendName)) return;
+  const blas = blasOfBackend(backendName);
+  if (!blas) {
+    throw new RangeError(
+      `expected a backend whose BatchMatMul runs OpenBLAS for ${ATTENTION_KERNEL}, found ` +
+        `"${backendName}"`,
+    );
+  }
+  tf.registerKernel({
+    kernelName: ATTENTION_KERNEL,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { q, k, v, bias } = inputs as Record<"q" | "k" | "v", tf.TensorInfo> & {
+        bias?: tf.TensorInfo;
+      };
+      const { scale, causal } = attrs as unknown as AttentionAttrs;
+      const dims = attentionDims(q.shape, k.shape, v.shape);
+      const { b, h, L, M, dv } = dims;
+      const biasInput = bias
+        ? { values: cpuValues(backend, bias), strides: biasStrides(bias.shape, [b, h, L, M]) }
+        : undefined;
+      if (bias && bias.dtype !== "float32") {
+        throw new TypeError(`${ATTENTION_KERNEL} expected a float32 bias, found ${bias.dtype}`);
+      }
+      const { out, probs } = attentionForward(
+        blas,
+        dims,
+        float32Of(backend, q, "q"),
+        float32Of(backend, k, "k"),
+        float32Of(backend, v, "v"),
+        { scale: scale ?? 1, causal: causal ?? false },
+        biasInput,
+      );
+      return [cpuOutput(backend, [b, L, h * dv], out), cpuOutput(backend, [b, h, L, M], probs)];
+    },
+  });
+  tf.registerKernel({
+    kernelName: ATTENTION_GRAD_KERNEL,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { q, k, v, probs, dy } = inputs as Record<
+        "q" | "k" | "v" | "probs" | "dy",
+        tf.TensorInfo
+      >;
+      const { scale } = attrs as unknown as Pick<AttentionAttrs, "scale">;
+      const dims = attentionDims(q.shape, k.shape, v.shape);
+      const g = attentionGrad(
+        blas,
+        dims,
+        float32Of(backend, q, "q"),
+        float32Of(backend, k, "k"),
+        float32Of(backend, v, "v"),
+        float32Of(backend, probs, "probs"),
+        float32Of(backend, dy, "dy"),
+        scale ?? 1,
+      );
+      return [
+        cpuOutput(backend, [...q.shape], g.dq),
+        cpuOutput(backend, [...k.shape], g.dk),
+        cpuOutput(backend, [...v.shape], g.dv),
+      ];
+    },
+  });
+}
