@@ -5,7 +5,12 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { recordKernelCalls, setupBackend } from "../mod.ts";
-import { registerWebGPUAdamW } from "../src/backends/webgpu/mod.ts";
+import {
+  fusedAttention,
+  registerWebGPUAdamW,
+  registerWebGPUAttention,
+} from "../src/backends/webgpu/mod.ts";
+import { MASK_VALUE, multiQueryAttention } from "../src/nn/attention.ts";
 import { layerNorm } from "../src/ops/layer_norm.ts";
 import { swiglu } from "../src/ops/swiglu.ts";
 import { tokenNll } from "../src/ops/nll.ts";
@@ -365,5 +370,78 @@ Deno.test({
     tf.dispose([text, images]);
     opt.dispose();
     model.dispose();
+  },
+});
+
+// ------------------------------------------------------------------ attention (forward only)
+
+/** `(L, M)` causal bias as `causalBias` builds it: `MASK_VALUE` past query `i`'s position. */
+function causal(L: number, M: number): Input {
+  const data = new Float32Array(L * M);
+  for (let i = 0; i < L; i++) {
+    for (let j = 0; j < M; j++) if (j > i + M - L) data[i * M + j] = MASK_VALUE;
+  }
+  return { shape: [L, M], data, dtype: "float32" };
+}
+
+/** `(b, 1, 1, M)` pad bias: the last `pads[b]` keys of each batch row masked. */
+function padBias(b: number, M: number, pads: number[]): Input {
+  const data = new Float32Array(b * M);
+  for (let r = 0; r < b; r++) for (let j = M - pads[r]; j < M; j++) data[r * M + j] = MASK_VALUE;
+  return { shape: [b, 1, 1, M], data, dtype: "float32" };
+}
+
+const attentionCases: Case[] = (
+  [
+    ["[1,1,1,1] x 1 key", [1, 1, 1, 1], 1, undefined],
+    ["[2,3,5,8] x 7 keys, causal", [2, 3, 5, 8], 7, causal(5, 7)],
+    ["[2,4,33,7] x 33 keys, causal + pad", [2, 4, 33, 7], 33, causal(33, 33)],
+    ["[3,2,6,32] x 129 keys, pad (b,1,1,M)", [3, 2, 6, 32], 129, padBias(3, 129, [0, 5, 128])],
+    ["[1,2,3,64] x 1000 keys", [1, 2, 3, 64], 1000, undefined],
+    ["[1,1,2,129] x 70 keys (dh > 64)", [1, 1, 2, 129], 70, causal(2, 70)],
+  ] as [string, number[], number, Input | undefined][]
+).map(([name, qShape, M, bias], i) => {
+  const [b, , , dh] = qShape;
+  const inputs = [
+    randn(qShape, 200 + i, dh ** -0.5),
+    randn([b, M, dh], 210 + i),
+    randn([b, M, dh], 220 + i),
+  ];
+  if (name.includes("causal + pad")) {
+    // Causal (L, M) plus a (b, 1, L, M) pad bias, as the text encoder adds them.
+    const pad = padBias(b, M, [3, 0]);
+    const full = new Float32Array(b * 33 * M);
+    for (let r = 0; r < b; r++) {
+      for (let q = 0; q < 33; q++) {
+        for (let j = 0; j < M; j++) {
+          full[(r * 33 + q) * M + j] = bias!.data[q * M + j] + pad.data[r * M + j];
+        }
+      }
+    }
+    inputs.push({ shape: [b, 1, 33, M], data: full, dtype: "float32" });
+  } else if (bias) inputs.push(bias);
+  return {
+    name: `attention ${name}`,
+    kernels: ["CocaAttention"],
+    inputs,
+    run: (...xs: tf.Tensor[]) => {
+      if (tf.getKernel("CocaAttention", tf.getBackend())) {
+        return [fusedAttention(xs[0], xs[1], xs[2], xs[3])];
+      }
+      return [multiQueryAttention(xs[0], xs[1], xs[2], xs[3])];
+    },
+  };
+});
+
+Deno.test({
+  name: "[webgpu] fused attention forward: vs multiQueryAttention on plain webgpu and cpu",
+  ignore: !webgpu,
+  fn: async () => {
+    registerWebGPUAttention();
+    try {
+      await runCases(attentionCases);
+    } finally {
+      tf.unregisterKernel("CocaAttention", "webgpu");
+    }
   },
 });

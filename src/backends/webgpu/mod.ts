@@ -1,7 +1,9 @@
 /**
  * Fused WGSL kernels for the webgpu backend, registered under the names of the blas backend's
  * fused kernels (`CocaLayerNorm`/`CocaLayerNormGrad`, `CocaSwiGLU`/`CocaSwiGLUGrad`,
- * `CocaNll`/`CocaNllGrad`, `CocaAdamW`), so the ops of `src/ops/` use them on webgpu unchanged.
+ * `CocaNll`/`CocaNllGrad`, `CocaAdamW`), so the ops of `src/ops/` use them on webgpu unchanged;
+ * and a fused multi-query attention forward (`CocaAttention`, {@linkcode fusedAttention}), which
+ * no op calls yet.
  *
  * @module
  */
@@ -9,8 +11,10 @@ import { registerWebGPULayerNorm } from "./layernorm.ts";
 import { registerWebGPUSwiGLU } from "./swiglu.ts";
 import { registerWebGPUXent } from "./xent.ts";
 import { registerWebGPUAdamW } from "./adamw.ts";
+import { registerWebGPUAttention } from "./attention.ts";
 
 export { registerWebGPUAdamW, registerWebGPULayerNorm, registerWebGPUSwiGLU, registerWebGPUXent };
+export { ATTENTION_KERNEL, fusedAttention, registerWebGPUAttention } from "./attention.ts";
 
 /** The kernel names {@linkcode registerWebGPUFusedKernels} registers for webgpu by default. */
 export const WEBGPU_FUSED_KERNELS: readonly string[] = [
@@ -23,8 +27,8 @@ export const WEBGPU_FUSED_KERNELS: readonly string[] = [
 ];
 
 /**
- * Register the fused webgpu kernels (idempotent): layer norm, SwiGLU and token cross-entropy,
- * and with `{ adamw: true }` the AdamW update too.
+ * Register the fused webgpu kernels (idempotent): layer norm, SwiGLU and token cross-entropy;
+ * with `{ adamw: true }` the AdamW update, with `{ attention: true }` the attention forward.
  *
  * @example
  * ```ts
@@ -35,9 +39,12 @@ export const WEBGPU_FUSED_KERNELS: readonly string[] = [
  * console.log(tf.getKernel("CocaSwiGLU", "webgpu") !== undefined); // true
  * ```
  */
-export function registerWebGPUFusedKernels(opts: { adamw?: boolean } = {}): void {
+export function registerWebGPUFusedKernels(
+  opts: { adamw?: boolean; attention?: boolean } = {},
+): void {
   registerWebGPULayerNorm();
   registerWebGPUSwiGLU();
   registerWebGPUXent();
   if (opts.adamw) registerWebGPUAdamW();
+  if (opts.attention) registerWebGPUAttention();
 }
