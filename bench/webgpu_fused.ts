@@ -1,7 +1,8 @@
 /**
  * GPU dispatches and time per train step on webgpu, stock kernels against the fused WGSL
  * kernels (`src/backends/webgpu/`): the small bench config (`SMALL` of `model_cases.ts`), one
- * warm-up step (shader compilation) and then `--steps` timed steps per mode.
+ * warm-up step (shader compilation) and then `--steps` timed steps per mode, the modes taking
+ * turns step by step (medians reported).
  *
  * - `stock`: every fused webgpu kernel unregistered (the plain tfjs ops);
  * - `fused`: the default registration (layer norm, SwiGLU, token cross-entropy);
@@ -81,18 +82,19 @@ export async function benchWebGPUFused(
     ["fused", [...WEBGPU_FUSED_KERNELS]],
     ["fused+adamw", all],
   ];
-  const rows: FusedBenchRow[] = [];
-  for (const [mode, kernels] of modes) {
-    use(kernels);
+  const B = opts.batch, T = SMALL.textLength, size = Number(SMALL.vit.imageSize);
+  const images = tf.randomNormal([B, 3, size, size], 0, 1, "float32", 1) as tf.Tensor4D;
+  // One model and optimizer per mode, all alive, so that the modes' steps can alternate (the
+  // machine's load drifts; alternating spreads it over the modes).
+  const runs = modes.map(([mode, kernels]) => {
     const vit = new SimpleViT(SMALL.vit, { seed: 0 });
     const model = new CoCa({ ...SMALL.coca, imgEncoder: vit }, { seed: 0 });
     model.train();
     const opt = new AdamW(model.trainableVariables(), { lr: 1e-4 });
-    const V = model.config.numTokens, T = SMALL.textLength, B = opts.batch;
+    const V = model.config.numTokens;
     const ids = Int32Array.from({ length: B * T }, (_, i) => 1 + (i * 7919) % (V - 1));
-    const size = Number(SMALL.vit.imageSize);
-    const images = tf.randomNormal([B, 3, size, size], 0, 1, "float32", 1) as tf.Tensor4D;
     const step = async () => {
+      use(kernels);
       const text = tf.tensor2d(ids, [B, T], "int32");
       try {
         return await trainStep(model, opt, text, images);
@@ -100,32 +102,46 @@ export async function benchWebGPUFused(
         text.dispose();
       }
     };
-    const warm = await step();
-    const seconds: number[] = [], gpu: number[] = [], engine: number[] = [], fused: number[] = [];
-    for (let s = 0; s < opts.steps; s++) {
+    return {
+      mode,
+      model,
+      opt,
+      step,
+      loss: NaN,
+      seconds: [] as number[],
+      gpu: [] as number[],
+      engine: [] as number[],
+      fused: [] as number[],
+    };
+  });
+  for (const run of runs) run.loss = (await run.step()).loss; // warm-up: shader compilation
+  for (let s = 0; s < opts.steps; s++) {
+    for (const run of runs) {
       dispatches = 0;
       counting = true;
       const t0 = performance.now();
-      const { calls } = await recordKernelCalls(step);
-      seconds.push((performance.now() - t0) / 1000);
+      const { calls } = await recordKernelCalls(run.step);
+      run.seconds.push((performance.now() - t0) / 1000);
       counting = false;
-      gpu.push(dispatches);
-      engine.push(calls.length);
-      fused.push(calls.filter((c) => c.kernel.startsWith("Coca")).length);
+      run.gpu.push(dispatches);
+      run.engine.push(calls.length);
+      run.fused.push(calls.filter((c) => c.kernel.startsWith("Coca")).length);
+      console.log(`${run.mode}: step ${s + 1}, ${run.seconds.at(-1)!.toFixed(2)} s`);
     }
-    rows.push({
-      mode,
-      gpuDispatches: median(gpu),
-      engineKernels: median(engine),
-      fusedCalls: median(fused),
-      seconds: median(seconds),
-      loss: warm.loss,
-    });
-    console.log(JSON.stringify(rows[rows.length - 1]));
-    opt.dispose();
-    model.dispose();
-    images.dispose();
   }
+  const rows: FusedBenchRow[] = runs.map((run) => ({
+    mode: run.mode,
+    gpuDispatches: median(run.gpu),
+    engineKernels: median(run.engine),
+    fusedCalls: median(run.fused),
+    seconds: median(run.seconds),
+    loss: run.loss,
+  }));
+  for (const run of runs) {
+    run.opt.dispose();
+    run.model.dispose();
+  }
+  images.dispose();
   use([...WEBGPU_FUSED_KERNELS]); // the default registration again
   return rows;
 }
