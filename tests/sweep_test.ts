@@ -554,6 +554,7 @@ Deno.test("formatProgress / estimateEta: TTY line vs plain lines", () => {
     total: 12,
     done: 5,
     failed: 1,
+    queued: 0,
     running: 2,
     pending: 4,
     runningIds: ["a", "b"],

@@ -1,6 +1,7 @@
 /**
- * Generic sweep runner: expand a plain-data sweep spec into trials, run them as subprocesses
- * (resumable after crashes), record everything in SQLite, and aggregate results.
+ * Generic sweep runner: expand a plain-data sweep spec into trials, run them as subprocesses or
+ * Slurm job arrays (resumable after crashes), record everything in SQLite, and aggregate
+ * results.
  *
  * @example
  * ```ts
@@ -24,5 +25,9 @@ export * from "./protocol.ts";
 export * from "./store.ts";
 export * from "./orphan.ts";
 export * from "./progress.ts";
+export * from "./executor.ts";
+export * from "./local.ts";
+export * from "./slurm.ts";
+export * from "./slurm_task.ts";
 export * from "./run.ts";
 export * from "./results.ts";

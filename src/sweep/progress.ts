@@ -10,7 +10,9 @@ import { formatDuration } from "../util/duration.ts";
 /** What just happened. */
 export type ProgressEvent =
   | { type: "start" }
-  | { type: "trial-start"; trialId: string; attempt: number }
+  | { type: "trial-queued"; trialId: string; attempt: number; jobId: string }
+  | { type: "trial-start"; trialId: string; attempt: number; host?: string | null }
+  | { type: "trial-lost"; trialId: string; reason: string }
   | { type: "trial-done"; trialId: string; wallSeconds: number }
   | { type: "trial-failed"; trialId: string; wallSeconds: number; error: string }
   | { type: "finish" };
@@ -25,6 +27,8 @@ export interface SweepProgress {
   done: number;
   /** Trials that failed. */
   failed: number;
+  /** Trials submitted to a scheduler and waiting for a node. */
+  queued: number;
   /** Trials running now. */
   running: number;
   /** Trials not started yet. */
@@ -64,13 +68,14 @@ export function estimateEta(
 /**
  * Renders a progress snapshot for a CLI. With `tty: true` it returns a carriage return, an
  * erase-line sequence and the status line (no newline), so repeated writes update a single line;
- * otherwise it returns a plain line ending in `\n` that also names the trial event.
+ * otherwise it returns a plain line ending in `\n` that also names the trial event. Queued trials
+ * (submitted to Slurm, waiting for a node) are shown when there are any.
  *
  * @example
  * ```ts
  * import { formatProgress } from "./progress.ts";
  * const line = formatProgress({
- *   sweep: "lr", total: 4, done: 1, failed: 0, running: 1, pending: 2, runningIds: ["a"],
+ *   sweep: "lr", total: 4, done: 1, failed: 0, queued: 0, running: 1, pending: 2, runningIds: ["a"],
  *   elapsedSeconds: 12, meanTrialSeconds: 10, etaSeconds: 30, event: { type: "start" },
  * }, { tty: false });
  * // "[lr] 1/4 done, 0 failed, 1 running, ETA 30s, elapsed 12s\n"
@@ -83,7 +88,9 @@ export function formatProgress(
   const eta = p.etaSeconds === null ? "ETA ?" : `ETA ${formatDuration(p.etaSeconds)}`;
   const status =
     `[${p.sweep}] ${p.done}/${p.total} done, ${p.failed} failed, ${p.running} running, ` +
-    `${eta}, elapsed ${formatDuration(p.elapsedSeconds)}`;
+    `${p.queued > 0 ? `${p.queued} queued, ` : ""}${eta}, elapsed ${
+      formatDuration(p.elapsedSeconds)
+    }`;
   if (options.tty) {
     const cols = options.columns ?? 120;
     const line = status.length > cols - 1 ? status.slice(0, cols - 2) + "…" : status;
@@ -91,7 +98,11 @@ export function formatProgress(
   }
   const e = p.event;
   let what = "";
-  if (e.type === "trial-start") what = ` | start ${e.trialId} (attempt ${e.attempt})`;
+  if (e.type === "trial-queued") {
+    what = ` | queued ${e.trialId} (attempt ${e.attempt}) as Slurm job ${e.jobId}`;
+  } else if (e.type === "trial-start") {
+    what = ` | start ${e.trialId} (attempt ${e.attempt}${e.host ? ` on ${e.host}` : ""})`;
+  } else if (e.type === "trial-lost") what = ` | lost ${e.trialId} (${e.reason}): runs again`;
   else if (e.type === "trial-done") {
     what = ` | done ${e.trialId} in ${formatDuration(e.wallSeconds)}`;
   } else if (e.type === "trial-failed") {

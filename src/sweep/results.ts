@@ -44,6 +44,12 @@ export interface TrialResult {
   error: string | null;
   /** Times the trial was started. */
   attempts: number;
+  /** Executor of the last attempt (`local`, `slurm`; null if never started or not recorded). */
+  executor?: string | null;
+  /** Slurm job id of the last attempt (`<array job>_<index>`), null otherwise. */
+  jobId?: string | null;
+  /** Host the last attempt ran on (null when not recorded: databases before executors). */
+  host?: string | null;
 }
 
 interface TrialRow {
@@ -63,6 +69,9 @@ interface TrialRow {
   finished_at: string | null;
   error: string | null;
   attempts: number;
+  executor?: string | null;
+  job_id?: string | null;
+  host?: string | null;
 }
 
 function openReadOnly(dbPath: string): DatabaseSync {
@@ -107,6 +116,9 @@ export function loadResults(dbPath: string): TrialResult[] {
       finishedAt: r.finished_at,
       error: r.error,
       attempts: r.attempts,
+      executor: r.executor ?? null,
+      jobId: r.job_id ?? null,
+      host: r.host ?? null,
     }));
   } finally {
     db.close();

@@ -1,14 +1,25 @@
 /**
- * The sweep runner: expands a spec, runs every trial as a subprocess (in order, or several at
- * once), records everything in `<outDir>/results.sqlite` and survives being killed.
+ * The sweep runner: expands a spec, has an executor run every trial (subprocesses here, in order
+ * or several at once, or Slurm job arrays), records everything in `<outDir>/results.sqlite` (the
+ * runner is its only writer) and survives being killed.
  *
  * @module
  */
 
 import { join, resolve } from "node:path";
-import { expandSweep } from "./expand.ts";
+import { parseConfig } from "../schema/format.ts";
+import {
+  type Executor,
+  type ExecutorKind,
+  type ExecutorSpec,
+  ExecutorSpecSchema,
+  type ExecutorTask,
+  type ExitRecord,
+  type TaskUpdate,
+} from "./executor.ts";
+import { expandSweep, type Trial } from "./expand.ts";
 import type { JsonObject } from "./json.ts";
-import { killOrphanTrial } from "./orphan.ts";
+import { LocalExecutor } from "./local.ts";
 import { estimateEta, type ProgressEvent, type SweepProgress } from "./progress.ts";
 import {
   parseFinal,
@@ -19,6 +30,7 @@ import {
   type TrialFinal,
   writeTextAtomic,
 } from "./protocol.ts";
+import { SlurmExecutor } from "./slurm.ts";
 import type { SweepSpec } from "./spec.ts";
 import { ResultsStore } from "./store.ts";
 
@@ -66,8 +78,8 @@ export function trialBlasThreads(cpus: number, concurrency: number): number {
 
 /**
  * CPUs this process may run on: `Cpus_allowed_list` of `/proc/self/status`, else
- * `navigator.hardwareConcurrency`. (The blas backend's `allowedCpuCount` does the same; the sweep
- * layer may not import the backends.)
+ * `navigator.hardwareConcurrency` (Deno lets only `-A` read `/proc/self/status`). (The blas
+ * backend's `allowedCpuCount` does the same; the sweep layer may not import the backends.)
  */
 function allowedCpus(): number {
   try {
@@ -130,12 +142,22 @@ export interface RunSweepOptions {
   command?: (trial: TrialContext) => TrialCommand;
   /** Trial script for the default command (required when `command` is absent). */
   entry?: string;
-  /** Trials run at once, 1..256. Default 1 (in sweep order). */
+  /**
+   * Where the trials run (default: the spec's `executor`, else local subprocesses). With
+   * `{kind: "slurm", ...}` every batch of pending trials is one job array; `outDir` must then be
+   * on storage the nodes share, and `results.sqlite` stays the runner's alone.
+   */
+  executor?: ExecutorSpec;
+  /**
+   * Trials run at once, 1..256. Default 1 (in sweep order). Under Slurm: the array throttle
+   * (`--array=0-N%concurrency`).
+   */
   concurrency?: number;
   /**
    * CPUs the trials share, for each trial's OpenBLAS threads (`COCA_BLAS_THREADS` =
    * {@linkcode trialBlasThreads}`(cpus, concurrency)`, unless the runner's environment or the
-   * trial command sets it). Default: the CPUs this process may use (its affinity).
+   * trial command sets it). Default: the CPUs this process may use (its affinity). Under Slurm
+   * each trial gets its `cpusPerTask` instead.
    */
   cpus?: number;
   /** Called after every state change; an exception stops the sweep and is rethrown. */
@@ -144,7 +166,10 @@ export interface RunSweepOptions {
   retryFailed?: boolean;
   /** Replace an existing sweep in `outDir` whose trials differ. Default false. */
   force?: boolean;
-  /** Kill a trial after this many seconds and record it failed. Default: no limit. */
+  /**
+   * Kill a trial after this many seconds and record it failed. Default: no limit. Under Slurm:
+   * `--time` in minutes, rounded up (unless the executor sets `timeMinutes`).
+   */
   trialTimeoutSeconds?: number;
   /** Backend recorded when the trial's `final.json` names none. */
   backend?: string;
@@ -152,7 +177,10 @@ export interface RunSweepOptions {
   versions?: Record<string, string>;
   /** Commit to record; default `git rev-parse HEAD` in the current directory (null if unavailable). */
   gitCommit?: string | null;
-  /** Aborting stops scheduling, kills running trials and puts them back to pending. */
+  /**
+   * Aborting stops scheduling, kills running trials (`scancel` under Slurm) and puts them back
+   * to pending.
+   */
   signal?: AbortSignal;
 }
 
@@ -172,8 +200,17 @@ export interface SweepSummary {
   pending: number;
   /** Trials started by this call. */
   started: number;
-  /** Trials found `running` from a dead runner and restarted. */
+  /** The executor that ran the trials. */
+  executor: ExecutorKind;
+  /** Trials found `queued` or `running` from a dead runner. */
   recovered: number;
+  /**
+   * Of those, trials followed again (still queued or running under Slurm, or finished meanwhile
+   * and recorded from their exit record) instead of being started again.
+   */
+  reattached: number;
+  /** Trials lost (gone without an exit record) and started again, here or after a restart. */
+  lost: number;
   /** Orphaned trial processes of a dead runner that were killed. */
   orphansKilled: number;
   /** True when stopped by `signal`. */
@@ -183,16 +220,19 @@ export interface SweepSummary {
 }
 
 const STDERR_TAIL_CHARS = 4000;
-const KILL_GRACE_MS = 2000;
 
 /**
  * Runs a sweep. Safe to call again on the same `outDir` after a crash or SIGKILL: done and failed
- * trials are kept, trials left `running` are restarted from a wiped directory (their orphaned
- * process, if still alive, is killed first) with `attempts` incremented. A failing trial is
- * recorded with its stderr tail and the sweep goes on. A second runner on the same `outDir` is
- * refused (an OS file lock on `<outDir>/.runner.lock`, released even on SIGKILL).
+ * trials are kept; trials left `running` by local subprocesses are restarted from a wiped
+ * directory (their orphaned process, if still alive, is killed first) with `attempts`
+ * incremented; trials left `queued` or `running` under Slurm are followed again (their job ids
+ * are in the database), those that finished meanwhile are recorded from their exit records, and
+ * only those Slurm no longer knows are submitted again. A failing trial is recorded with its
+ * stderr tail and the sweep goes on. A second runner on the same `outDir` is refused (an OS
+ * file lock on `<outDir>/.runner.lock`, released even on SIGKILL).
  *
- * See `protocol.ts` for the files a trial reads and writes, and `store.ts` for the schema.
+ * See `protocol.ts` for the files a trial reads and writes, `executor.ts` for the executors, and
+ * `store.ts` for the schema.
  *
  * @example
  * ```ts
@@ -216,6 +256,11 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
   if (timeout !== undefined && !(timeout > 0)) {
     throw new RangeError(`Expected trialTimeoutSeconds > 0, found ${timeout}`);
   }
+  const execSpec: ExecutorSpec = parseConfig(
+    ExecutorSpecSchema,
+    options.executor ?? options.spec.executor ?? { kind: "local" },
+    { what: "the executor", error: (m) => new TypeError(`Invalid executor: ${m}`) },
+  );
   let command = options.command;
   if (command === undefined) {
     if (typeof options.entry !== "string" || options.entry === "") {
@@ -230,7 +275,19 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
     });
   }
   const trials = expandSweep(options.spec);
-  const blasThreads = trialBlasThreads(options.cpus ?? allowedCpus(), concurrency);
+  const trialById = new Map(trials.map((t) => [t.id, t]));
+
+  await Deno.mkdir(join(options.outDir, "trials"), { recursive: true });
+  const outDir = await Deno.realPath(options.outDir);
+  const localExecutor = (c: number) =>
+    new LocalExecutor({
+      concurrency: c,
+      blasThreads: trialBlasThreads(options.cpus ?? allowedCpus(), c),
+      timeoutSeconds: timeout,
+    });
+  const executor: Executor = execSpec.kind === "slurm"
+    ? new SlurmExecutor({ spec: execSpec, concurrency, outDir, timeoutSeconds: timeout })
+    : localExecutor(concurrency);
   let runnerBlasThreads: string | undefined;
   try {
     runnerBlasThreads = Deno.env.get(TRIAL_BLAS_THREADS_ENV) || undefined;
@@ -239,11 +296,9 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
   }
   // A value chosen by hand (in the runner's environment) is inherited unchanged.
   const trialEnv: Record<string, string> = runnerBlasThreads === undefined
-    ? { [TRIAL_BLAS_THREADS_ENV]: String(blasThreads) }
+    ? { [TRIAL_BLAS_THREADS_ENV]: String(executor.blasThreads) }
     : {};
 
-  await Deno.mkdir(join(options.outDir, "trials"), { recursive: true });
-  const outDir = await Deno.realPath(options.outDir);
   const lock = await Deno.open(join(outDir, ".runner.lock"), { create: true, write: true });
   if (!(await lock.tryLock(true))) {
     lock.close();
@@ -252,7 +307,13 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
     );
   }
   const dbPath = join(outDir, RESULTS_DB);
-  const store = ResultsStore.open(dbPath);
+  let store: ResultsStore;
+  try {
+    store = ResultsStore.open(dbPath);
+  } catch (e) {
+    lock.close();
+    throw e;
+  }
   const trialDirOf = (id: string) => join(outDir, "trials", id);
 
   const ctl = new AbortController();
@@ -262,7 +323,10 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
   let progressError: unknown = undefined;
 
   const running = new Set<string>();
+  const attempts = new Map<string, number>();
   let started = 0;
+  let lost = 0;
+  let orphansKilled = 0;
   const emit = (event: ProgressEvent) => {
     if (!options.onProgress || progressError !== undefined) return;
     const c = store.counts();
@@ -273,12 +337,18 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
         total: c.total,
         done: c.done,
         failed: c.failed,
+        queued: c.queued,
         running: c.running,
         pending: c.pending,
         runningIds: [...running],
         elapsedSeconds: (performance.now() - t0) / 1000,
         meanTrialSeconds: mean,
-        etaSeconds: estimateEta({ ...c, meanTrialSeconds: mean, concurrency }),
+        etaSeconds: estimateEta({
+          pending: c.pending + c.queued,
+          running: c.running,
+          meanTrialSeconds: mean,
+          concurrency: executor.concurrency,
+        }),
         event,
       });
     } catch (e) {
@@ -287,87 +357,216 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
     }
   };
 
+  const queue: Trial[] = [];
+  let baseVersions: Record<string, string> = {};
+  const recordExit = async (id: string, exit: ExitRecord) => {
+    running.delete(id);
+    const outcome = await trialOutcome(trialDirOf(id), exit);
+    const finishedAt = new Date().toISOString();
+    if (outcome.kind === "done") {
+      store.markFinished(id, {
+        status: "done",
+        finishedAt,
+        wallSeconds: exit.wallSeconds,
+        final: outcome.final.metrics,
+        backend: outcome.final.backend ?? options.backend ?? null,
+        versions: { ...baseVersions, ...outcome.final.versions },
+        error: null,
+        steps: outcome.steps,
+        host: exit.host,
+      });
+      emit({ type: "trial-done", trialId: id, wallSeconds: exit.wallSeconds });
+    } else {
+      store.markFinished(id, {
+        status: "failed",
+        finishedAt,
+        wallSeconds: exit.wallSeconds,
+        final: null,
+        backend: options.backend ?? null,
+        versions: baseVersions,
+        error: outcome.error,
+        steps: outcome.steps,
+        host: exit.host,
+      });
+      emit({
+        type: "trial-failed",
+        trialId: id,
+        wallSeconds: exit.wallSeconds,
+        error: outcome.error,
+      });
+    }
+  };
+  const apply = async (u: TaskUpdate) => {
+    switch (u.type) {
+      case "queued":
+        running.delete(u.id);
+        store.setJob(u.id, { status: "queued", jobId: u.jobId });
+        emit({
+          type: "trial-queued",
+          trialId: u.id,
+          attempt: attempts.get(u.id) ?? 0,
+          jobId: u.jobId,
+        });
+        return;
+      case "running":
+        if (u.pid !== undefined) store.setPid(u.id, u.pid);
+        store.setJob(u.id, { status: "running", jobId: u.jobId, host: u.host });
+        // A local trial's start was announced when it was handed over.
+        if (executor.kind !== "local") {
+          running.add(u.id);
+          emit({
+            type: "trial-start",
+            trialId: u.id,
+            attempt: attempts.get(u.id) ?? 0,
+            host: u.host,
+          });
+        }
+        return;
+      case "exited":
+        await recordExit(u.id, u.exit);
+        return;
+      case "lost":
+        running.delete(u.id);
+        store.markPending(u.id);
+        lost++;
+        if (u.orphanKilled) orphansKilled++;
+        if (trialById.has(u.id)) queue.push(trialById.get(u.id)!);
+        emit({ type: "trial-lost", trialId: u.id, reason: u.reason });
+        return;
+      case "cancelled":
+        running.delete(u.id);
+        store.markPending(u.id);
+        return;
+    }
+  };
+
   try {
     store.syncSweep(options.spec, trials, { force: options.force });
-    const interrupted = store.recoverInterrupted();
-    let orphansKilled = 0;
-    for (const t of interrupted) {
-      if (t.pid !== null && await killOrphanTrial(t.pid, trialDirOf(t.id))) orphansKilled++;
-    }
-    if (options.retryFailed) store.resetFailed();
     const gitCommit = options.gitCommit !== undefined ? options.gitCommit : await gitHead();
-    const baseVersions: Record<string, string> = { ...Deno.version, ...options.versions };
+    baseVersions = { ...Deno.version, ...options.versions };
 
-    const queue = store.pendingTrials();
+    // Trials an earlier runner left queued or running.
+    const inFlight = store.inFlightTrials();
+    const underSlurm = inFlight.filter((t) => t.executor === "slurm");
+    if (underSlurm.length > 0 && executor.kind !== "slurm") {
+      throw new Error(
+        `Expected the slurm executor for the ${underSlurm.length} trials still queued or running ` +
+          `under Slurm (${underSlurm.slice(0, 3).map((t) => t.id).join(", ")}), found ` +
+          `executor ${executor.kind}: rerun with the Slurm executor to take them over`,
+      );
+    }
+    for (const t of inFlight) attempts.set(t.id, t.attempts);
+    const recorded = inFlight.map((t) => ({
+      id: t.id,
+      attempt: t.attempts,
+      trialDir: trialDirOf(t.id),
+      executor: t.executor,
+      pid: t.pid,
+      jobId: t.jobId,
+      batch: t.batch,
+    }));
+    const lostBefore = lost;
+    for (
+      const u of await localExecutor(1).reattach(recorded.filter((t) => t.executor === "local"))
+    ) {
+      await apply(u);
+    }
+    for (const u of await executor.reattach(recorded.filter((t) => t.executor === "slurm"))) {
+      await apply(u);
+    }
+    const reattached = inFlight.length - (lost - lostBefore);
+    queue.length = 0; // lost trials are pending again: the queue is built from the database
+    if (options.retryFailed) store.resetFailed();
+    queue.push(...store.pendingTrials().map((p) => trialById.get(p.id)!));
     emit({ type: "start" });
 
-    const runOne = async (t: { id: string; config: JsonObject; seed: number }) => {
-      const trialDir = trialDirOf(t.id);
-      const attempt = store.markRunning(t.id, {
-        startedAt: new Date().toISOString(),
-        gitCommit,
-        versions: baseVersions,
-      });
-      started++;
-      running.add(t.id);
-      emit({ type: "trial-start", trialId: t.id, attempt });
-      const outcome = await execTrial({
-        ctx: {
+    const submit = async (batch: Trial[]) => {
+      const batchName = `${options.spec.name.replace(/[^A-Za-z0-9_.-]+/g, "_").slice(0, 40)}-` +
+        crypto.randomUUID().slice(0, 8);
+      const tasks: ExecutorTask[] = [];
+      for (const t of batch) {
+        const trialDir = trialDirOf(t.id);
+        const attempt = store.markRunning(t.id, {
+          startedAt: new Date().toISOString(),
+          gitCommit,
+          versions: baseVersions,
+          status: executor.kind === "local" ? "running" : "queued",
+          executor: executor.kind,
+          batch: executor.kind === "local" ? null : batchName,
+        });
+        attempts.set(t.id, attempt);
+        started++;
+        if (executor.kind === "local") {
+          running.add(t.id);
+          emit({ type: "trial-start", trialId: t.id, attempt });
+        }
+        const ctx: TrialContext = {
           id: t.id,
           seed: t.seed,
           config: t.config,
           trialDir,
           configPath: join(trialDir, TRIAL_FILES.config),
           attempt,
-        },
-        command: command!,
-        env: trialEnv,
-        timeoutMs: timeout === undefined ? undefined : timeout * 1000,
-        signal: ctl.signal,
-        onSpawn: (pid) => store.setPid(t.id, pid),
-      });
-      running.delete(t.id);
-      if (outcome.kind === "aborted") {
-        store.markPending(t.id);
-        return;
+        };
+        try {
+          await Deno.remove(trialDir, { recursive: true }).catch((e) => {
+            if (!(e instanceof Deno.errors.NotFound)) throw e;
+          });
+          await Deno.mkdir(trialDir, { recursive: true });
+          await writeTextAtomic(ctx.configPath, JSON.stringify(t.config, null, 2) + "\n");
+          const c = command!(ctx);
+          tasks.push({
+            id: t.id,
+            attempt,
+            trialDir,
+            cmd: c.cmd,
+            args: c.args,
+            env: {
+              ...trialEnv,
+              ...c.env,
+              [TRIAL_ENV.dir]: trialDir,
+              [TRIAL_ENV.id]: t.id,
+              [TRIAL_ENV.seed]: String(t.seed),
+            },
+            ...(c.cwd === undefined ? {} : { cwd: c.cwd }),
+          });
+        } catch (e) {
+          const now = new Date().toISOString();
+          await recordExit(t.id, {
+            id: t.id,
+            attempt,
+            code: null,
+            signal: null,
+            host: null,
+            startedAt: now,
+            finishedAt: now,
+            wallSeconds: 0,
+            startError: (e as Error).message,
+          });
+        }
       }
-      const finishedAt = new Date().toISOString();
-      if (outcome.kind === "done") {
-        store.markFinished(t.id, {
-          status: "done",
-          finishedAt,
-          wallSeconds: outcome.wallSeconds,
-          final: outcome.final.metrics,
-          backend: outcome.final.backend ?? options.backend ?? null,
-          versions: { ...baseVersions, ...outcome.final.versions },
-          error: null,
-          steps: outcome.steps,
-        });
-        emit({ type: "trial-done", trialId: t.id, wallSeconds: outcome.wallSeconds });
-      } else {
-        store.markFinished(t.id, {
-          status: "failed",
-          finishedAt,
-          wallSeconds: outcome.wallSeconds,
-          final: null,
-          backend: options.backend ?? null,
-          versions: baseVersions,
-          error: outcome.error,
-          steps: outcome.steps,
-        });
-        emit({
-          type: "trial-failed",
-          trialId: t.id,
-          wallSeconds: outcome.wallSeconds,
-          error: outcome.error,
-        });
+      let updates: TaskUpdate[];
+      try {
+        updates = await executor.submit(tasks, batchName);
+      } catch (e) {
+        for (const t of tasks) {
+          running.delete(t.id);
+          store.markPending(t.id);
+        }
+        throw e;
       }
+      for (const u of updates) await apply(u);
     };
 
-    const worker = async () => {
-      while (queue.length > 0 && !ctl.signal.aborted) await runOne(queue.shift()!);
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+    while (!ctl.signal.aborted && (queue.length > 0 || executor.inFlight() > 0)) {
+      const room = executor.capacity - executor.inFlight();
+      if (queue.length > 0 && room > 0) {
+        await submit(queue.splice(0, Math.min(room, queue.length)));
+        continue;
+      }
+      for (const u of await executor.poll(ctl.signal)) await apply(u);
+    }
+    if (ctl.signal.aborted) { for (const u of await executor.cancel()) await apply(u); }
     if (progressError !== undefined) throw progressError;
     emit({ type: "finish" });
     const c = store.counts();
@@ -377,9 +576,12 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
       total: c.total,
       done: c.done,
       failed: c.failed,
-      pending: c.pending,
+      pending: c.pending + c.queued + c.running,
       started,
-      recovered: interrupted.length,
+      executor: executor.kind,
+      recovered: inFlight.length,
+      reattached,
+      lost,
       orphansKilled,
       aborted: ctl.signal.aborted,
       wallSeconds: (performance.now() - t0) / 1000,
@@ -392,124 +594,54 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
 }
 
 type Outcome =
-  | { kind: "done"; wallSeconds: number; final: TrialFinal; steps: StepRecord[] }
-  | { kind: "failed"; wallSeconds: number; error: string; steps: StepRecord[] }
-  | { kind: "aborted" };
+  | { kind: "done"; final: TrialFinal; steps: StepRecord[] }
+  | { kind: "failed"; error: string; steps: StepRecord[] };
 
-async function execTrial(p: {
-  ctx: TrialContext;
-  command: (t: TrialContext) => TrialCommand;
-  env: Record<string, string>;
-  timeoutMs?: number;
-  signal: AbortSignal;
-  onSpawn: (pid: number) => void;
-}): Promise<Outcome> {
-  const { ctx } = p;
-  const t0 = performance.now();
-  const wall = () => (performance.now() - t0) / 1000;
-  let child: Deno.ChildProcess;
-  let pipes: Promise<unknown>;
-  try {
-    await Deno.remove(ctx.trialDir, { recursive: true }).catch((e) => {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    });
-    await Deno.mkdir(ctx.trialDir, { recursive: true });
-    await writeTextAtomic(ctx.configPath, JSON.stringify(ctx.config, null, 2) + "\n");
-    const c = p.command(ctx);
-    child = new Deno.Command(c.cmd, {
-      args: c.args,
-      cwd: c.cwd,
-      env: {
-        ...p.env,
-        ...c.env,
-        [TRIAL_ENV.dir]: ctx.trialDir,
-        [TRIAL_ENV.id]: ctx.id,
-        [TRIAL_ENV.seed]: String(ctx.seed),
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    p.onSpawn(child.pid);
-    const out = await Deno.open(join(ctx.trialDir, TRIAL_FILES.stdout), {
-      create: true,
-      write: true,
-      truncate: true,
-    });
-    const err = await Deno.open(join(ctx.trialDir, TRIAL_FILES.stderr), {
-      create: true,
-      write: true,
-      truncate: true,
-    });
-    pipes = Promise.all([child.stdout.pipeTo(out.writable), child.stderr.pipeTo(err.writable)]);
-  } catch (e) {
-    return {
-      kind: "failed",
-      wallSeconds: wall(),
-      error: `could not start the trial: ${(e as Error).message}`,
-      steps: [],
-    };
+/**
+ * Done or failed, from how the trial process ended and what it left in its folder: exit 0 with
+ * a valid `final.json` and valid `metrics.jsonl` is done; anything else is failed with the
+ * reason and the stderr tail. The same for every executor.
+ */
+async function trialOutcome(trialDir: string, exit: ExitRecord): Promise<Outcome> {
+  if (exit.startError !== undefined) {
+    return { kind: "failed", error: `could not start the trial: ${exit.startError}`, steps: [] };
   }
-
-  let timedOut = false;
-  let aborted = false;
-  let graceTimer: ReturnType<typeof setTimeout> | undefined;
-  const stop = () => {
+  const metricsText = await readOptional(join(trialDir, TRIAL_FILES.metrics));
+  const timedOut = exit.timedOutSeconds !== undefined;
+  if (exit.code === 0 && exit.signal === null && !timedOut && !exit.killedBy) {
     try {
-      child.kill("SIGTERM");
-    } catch { /* already exited */ }
-    graceTimer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already exited */ }
-    }, KILL_GRACE_MS);
-  };
-  const timer = p.timeoutMs === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
-    stop();
-  }, p.timeoutMs);
-  const onAbort = () => {
-    aborted = true;
-    stop();
-  };
-  if (p.signal.aborted) onAbort();
-  else p.signal.addEventListener("abort", onAbort);
-  const status = await child.status;
-  await pipes.catch(() => {});
-  clearTimeout(timer);
-  clearTimeout(graceTimer);
-  p.signal.removeEventListener("abort", onAbort);
-  const wallSeconds = wall();
-  if (aborted) return { kind: "aborted" };
-
-  const metricsText = await readOptional(join(ctx.trialDir, TRIAL_FILES.metrics));
-  if (status.success && !timedOut) {
-    try {
-      const finalText = await readOptional(join(ctx.trialDir, TRIAL_FILES.final));
+      const finalText = await readOptional(join(trialDir, TRIAL_FILES.final));
       if (finalText === null) {
         throw new Error(`trial exited 0 but wrote no ${TRIAL_FILES.final}`);
       }
       const final = parseFinal(finalText);
       const { records } = parseMetricsJsonl(metricsText ?? "", { strict: true });
-      return { kind: "done", wallSeconds, final, steps: records };
+      return { kind: "done", final, steps: records };
     } catch (e) {
       return {
         kind: "failed",
-        wallSeconds,
         error: (e as Error).message,
         steps: parseMetricsJsonl(metricsText ?? "").records,
       };
     }
   }
   let why = timedOut
-    ? `timed out after ${p.timeoutMs! / 1000} s`
-    : status.signal
-    ? `killed by signal ${status.signal} (exit code ${status.code})`
-    : `exited with code ${status.code}`;
+    ? `timed out after ${exit.timedOutSeconds} s`
+    : exit.killedBy
+    ? `killed by ${exit.killedBy}${
+      exit.signal
+        ? ` (signal ${exit.signal})`
+        : exit.code !== null
+        ? ` (exit code ${exit.code})`
+        : ""
+    }`
+    : exit.signal
+    ? `killed by signal ${exit.signal} (exit code ${exit.code})`
+    : `exited with code ${exit.code}`;
   // A process that crashed after writing a valid final.json (e.g. at exit) still counts as
   // failed: the crash is a bug to see, and nothing says the results were not affected by it.
-  if (!timedOut && status.signal) {
-    const finalText = await readOptional(join(ctx.trialDir, TRIAL_FILES.final));
+  if (!timedOut && exit.signal) {
+    const finalText = await readOptional(join(trialDir, TRIAL_FILES.final));
     try {
       if (finalText !== null) {
         parseFinal(finalText);
@@ -517,11 +649,10 @@ async function execTrial(p: {
       }
     } catch { /* invalid or torn: nothing to add */ }
   }
-  const stderr = (await readOptional(join(ctx.trialDir, TRIAL_FILES.stderr))) ?? "";
+  const stderr = (await readOptional(join(trialDir, TRIAL_FILES.stderr))) ?? "";
   const tail = stderr.length > STDERR_TAIL_CHARS ? "…" + stderr.slice(-STDERR_TAIL_CHARS) : stderr;
   return {
     kind: "failed",
-    wallSeconds,
     error: `trial ${why}${tail.trim() ? `\n--- stderr (tail) ---\n${tail.trimEnd()}` : ""}`,
     steps: parseMetricsJsonl(metricsText ?? "").records,
   };

@@ -9,6 +9,7 @@ import { z } from "../deps/zod.ts";
 import { num, parseConfig, type SameType } from "../schema/format.ts";
 import { isJsonValue, isPlainObject, type JsonObject, type JsonValue } from "./json.ts";
 import { splitPath } from "./path.ts";
+import { type ExecutorSpec, ExecutorSpecSchema } from "./executor.ts";
 
 /** A random-search domain: either a list of choices or a numeric range. */
 export type ParamDomain =
@@ -61,6 +62,12 @@ export interface SweepSpec {
    * Default: none; setting an unknown path is an error naming it.
    */
   allowNewPaths?: boolean | string[];
+  /**
+   * Where the trials run: `{"kind": "local"}` (subprocesses of the runner, the default) or
+   * `{"kind": "slurm", "partition"?, "timeMinutes"?, "cpusPerTask"?, "args"?}` (job arrays). The
+   * runner's `executor` option wins over this.
+   */
+  executor?: ExecutorSpec;
 }
 
 /** Thrown when a sweep spec is malformed. */
@@ -116,6 +123,7 @@ const specSchema = z.strictObject({
   allowNewPaths: z.union([z.boolean(), z.array(z.string())], {
     error: "expected {path} to be a boolean or an array of paths",
   }).optional(),
+  executor: ExecutorSpecSchema.optional(),
 }).superRefine((spec, ctx) => {
   const issue = (path: (string | number)[], message: string) =>
     ctx.addIssue({ code: "custom", path, message });

@@ -8,8 +8,12 @@
  * - `sweeps(name PK, spec JSON, created_at, updated_at)` — the spec of the sweep in this outDir.
  * - `trials(id PK, sweep, ord, config JSON, overrides JSON, seed, status, final JSON,
  *   wall_seconds, backend, versions JSON, git_commit, started_at, finished_at, error, attempts,
- *   pid)` — one row per trial; `status` is `pending | running | done | failed`; `final` is the
- *   `metrics` object of `final.json`; `pid` is the trial process while running.
+ *   pid, executor, batch, job_id, host)` — one row per trial; `status` is
+ *   `pending | queued | running | done | failed` (`queued`: submitted to Slurm, waiting for a
+ *   node); `final` is the `metrics` object of `final.json`; `pid` is the local trial process
+ *   while running; `executor` (`local` or `slurm`), `batch` (the Slurm job array's name),
+ *   `job_id` (`<array job>_<index>`) and `host` (where the last attempt ran) describe the last
+ *   attempt.
  * - `steps(trial_id, line, step, metrics JSON)` — `metrics.jsonl` lines, imported when the trial
  *   finishes (PK `(trial_id, line)`).
  *
@@ -23,12 +27,27 @@ import type { StepRecord } from "./protocol.ts";
 import type { SweepSpec } from "./spec.ts";
 
 /** Lifecycle state of a trial row. */
-export type TrialStatus = "pending" | "running" | "done" | "failed";
+export type TrialStatus = "pending" | "queued" | "running" | "done" | "failed";
+
+/**
+ * The schema version this code writes (`PRAGMA user_version`).
+ *
+ * @example
+ * ```ts
+ * import { ResultsStore, SCHEMA_VERSION } from "./store.ts";
+ * const store = ResultsStore.open(":memory:");
+ * store.db.prepare("PRAGMA user_version").get(); // { user_version: SCHEMA_VERSION }
+ * store.close();
+ * ```
+ */
+export const SCHEMA_VERSION = 2;
 
 /** Per-status trial counts. */
 export interface StatusCounts {
   /** Not started (or reset for a restart). */
   pending: number;
+  /** Submitted to a scheduler, waiting for a node. */
+  queued: number;
   /** Started, not finished. */
   running: number;
   /** Finished successfully. */
@@ -60,21 +79,15 @@ export class SweepMismatchError extends Error {
   }
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS sweeps (
-  name TEXT PRIMARY KEY,
-  spec TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS trials (
+const TRIALS_TABLE = (name: string) => `
+CREATE TABLE ${name} (
   id TEXT PRIMARY KEY,
   sweep TEXT NOT NULL,
   ord INTEGER NOT NULL,
   config TEXT NOT NULL,
   overrides TEXT NOT NULL,
   seed INTEGER NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+  status TEXT NOT NULL CHECK (status IN ('pending', 'queued', 'running', 'done', 'failed')),
   final TEXT,
   wall_seconds REAL,
   backend TEXT,
@@ -84,7 +97,23 @@ CREATE TABLE IF NOT EXISTS trials (
   finished_at TEXT,
   error TEXT,
   attempts INTEGER NOT NULL DEFAULT 0,
-  pid INTEGER
+  pid INTEGER,
+  executor TEXT CHECK (executor IN ('local', 'slurm')),
+  batch TEXT,
+  job_id TEXT,
+  host TEXT
+);`;
+
+/** Columns of version-0 `trials` tables (before executors). */
+const V0_COLUMNS = "id, sweep, ord, config, overrides, seed, status, final, wall_seconds, " +
+  "backend, versions, git_commit, started_at, finished_at, error, attempts, pid";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS sweeps (
+  name TEXT PRIMARY KEY,
+  spec TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS steps (
   trial_id TEXT NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
@@ -106,12 +135,20 @@ export interface SyncResult {
   changed: string[];
 }
 
-/** A trial that was `running` when the previous runner died. */
-export interface InterruptedTrial {
+/** A trial left `queued` or `running` by an earlier runner. */
+export interface InFlightTrial {
   /** Trial id. */
   id: string;
-  /** Recorded pid of its process, if it had started. */
+  /** Its attempt number. */
+  attempts: number;
+  /** Recorded pid of its local process, if it had started. */
   pid: number | null;
+  /** Executor that started it (`local` for rows of databases before executors). */
+  executor: "local" | "slurm";
+  /** Slurm batch (job name). */
+  batch: string | null;
+  /** Slurm job id. */
+  jobId: string | null;
 }
 
 /**
@@ -122,7 +159,7 @@ export interface InterruptedTrial {
  * ```ts
  * import { ResultsStore } from "./store.ts";
  * const store = ResultsStore.open(":memory:");
- * store.counts(); // { pending: 0, running: 0, done: 0, failed: 0, total: 0 }
+ * store.counts(); // { pending: 0, queued: 0, running: 0, done: 0, failed: 0, total: 0 }
  * store.close();
  * ```
  */
@@ -144,9 +181,37 @@ export class ResultsStore {
     db.exec("PRAGMA busy_timeout = 5000");
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
+    // Off during a migration: dropping the old trials table must not cascade to the steps.
+    db.exec("PRAGMA foreign_keys = OFF");
+    const store = new ResultsStore(db);
+    store.tx(() => {
+      const version = (db.prepare("PRAGMA user_version").get() as { user_version: number })
+        .user_version;
+      if (version > SCHEMA_VERSION) {
+        throw new Error(
+          `Expected a results database of schema version <= ${SCHEMA_VERSION} in "${path}", ` +
+            `found version ${version} (written by newer code)`,
+        );
+      }
+      const hasTrials = db.prepare(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trials'",
+      ).get() !== undefined;
+      if (!hasTrials) db.exec(TRIALS_TABLE("trials"));
+      else if (version < 2) {
+        // Version 0 → 2: a new status (a CHECK constraint: the table is rebuilt) and columns.
+        db.exec(TRIALS_TABLE("trials_v2"));
+        db.exec(
+          `INSERT INTO trials_v2 (${V0_COLUMNS}, executor)
+           SELECT ${V0_COLUMNS}, CASE WHEN attempts > 0 THEN 'local' END FROM trials`,
+        );
+        db.exec("DROP TABLE trials");
+        db.exec("ALTER TABLE trials_v2 RENAME TO trials");
+      }
+      db.exec(SCHEMA);
+      if (version !== SCHEMA_VERSION) db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    });
     db.exec("PRAGMA foreign_keys = ON");
-    db.exec(SCHEMA);
-    return new ResultsStore(db);
+    return store;
   }
 
   /**
@@ -229,7 +294,8 @@ export class ResultsStore {
       const reset = this.db.prepare(
         `UPDATE trials SET sweep = ?, config = ?, overrides = ?, seed = ?, status = 'pending',
            final = NULL, wall_seconds = NULL, backend = NULL, versions = NULL, git_commit = NULL,
-           started_at = NULL, finished_at = NULL, error = NULL, attempts = 0, pid = NULL
+           started_at = NULL, finished_at = NULL, error = NULL, attempts = 0, pid = NULL,
+           executor = NULL, batch = NULL, job_id = NULL, host = NULL
          WHERE id = ?`,
       );
       const delSteps = this.db.prepare("DELETE FROM steps WHERE trial_id = ?");
@@ -267,14 +333,27 @@ export class ResultsStore {
     });
   }
 
-  /** Returns trials left `running` by a dead runner and resets them to `pending`. */
-  recoverInterrupted(): InterruptedTrial[] {
-    return this.tx(() => {
-      const rows = this.db.prepare("SELECT id, pid FROM trials WHERE status = 'running'")
-        .all() as unknown as InterruptedTrial[];
-      this.db.exec("UPDATE trials SET status = 'pending', pid = NULL WHERE status = 'running'");
-      return rows.map((r) => ({ id: r.id, pid: r.pid ?? null }));
-    });
+  /** Trials left `queued` or `running` by an earlier runner, in sweep order. */
+  inFlightTrials(): InFlightTrial[] {
+    const rows = this.db.prepare(
+      `SELECT id, attempts, pid, executor, batch, job_id FROM trials
+       WHERE status IN ('queued', 'running') ORDER BY ord`,
+    ).all() as {
+      id: string;
+      attempts: number;
+      pid: number | null;
+      executor: "local" | "slurm" | null;
+      batch: string | null;
+      job_id: string | null;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      attempts: r.attempts,
+      pid: r.pid ?? null,
+      executor: r.executor ?? "local",
+      batch: r.batch,
+      jobId: r.job_id,
+    }));
   }
 
   /** Resets every `failed` trial to `pending`; returns how many. */
@@ -296,20 +375,40 @@ export class ResultsStore {
   }
 
   /**
-   * Marks a trial running: increments `attempts`, records start time and runner provenance, and
-   * clears results and steps of any earlier attempt. Returns the new attempt number.
+   * Marks a trial started: increments `attempts`, records start time, runner provenance and the
+   * executor (`status`: `running` by default, `queued` for a scheduler; `batch`: the Slurm job
+   * array), and clears results, job id, host and steps of any earlier attempt. Returns the new
+   * attempt number.
    */
   markRunning(
     id: string,
-    info: { startedAt: string; gitCommit: string | null; versions: Record<string, string> },
+    info: {
+      startedAt: string;
+      gitCommit: string | null;
+      versions: Record<string, string>;
+      status?: "queued" | "running";
+      executor?: "local" | "slurm";
+      batch?: string | null;
+      host?: string | null;
+    },
   ): number {
     return this.tx(() => {
       this.db.prepare(
-        `UPDATE trials SET status = 'running', attempts = attempts + 1, started_at = ?,
+        `UPDATE trials SET status = ?, attempts = attempts + 1, started_at = ?,
            finished_at = NULL, final = NULL, wall_seconds = NULL, backend = NULL, error = NULL,
-           git_commit = ?, versions = ?, pid = NULL
+           git_commit = ?, versions = ?, pid = NULL, executor = ?, batch = ?, job_id = NULL,
+           host = ?
          WHERE id = ?`,
-      ).run(info.startedAt, info.gitCommit, JSON.stringify(info.versions), id);
+      ).run(
+        info.status ?? "running",
+        info.startedAt,
+        info.gitCommit,
+        JSON.stringify(info.versions),
+        info.executor ?? "local",
+        info.batch ?? null,
+        info.host ?? null,
+        id,
+      );
       this.db.prepare("DELETE FROM steps WHERE trial_id = ?").run(id);
       const row = this.db.prepare("SELECT attempts FROM trials WHERE id = ?").get(id) as
         | { attempts: number }
@@ -324,6 +423,20 @@ export class ResultsStore {
     this.db.prepare("UPDATE trials SET pid = ? WHERE id = ?").run(pid, id);
   }
 
+  /**
+   * Records what the scheduler says of a started trial: its job id, its state (`queued` or
+   * `running`) and, once running, its host.
+   */
+  setJob(
+    id: string,
+    job: { status: "queued" | "running"; jobId?: string | null; host?: string | null },
+  ): void {
+    this.db.prepare(
+      `UPDATE trials SET status = ?, job_id = COALESCE(?, job_id), host = COALESCE(?, host)
+       WHERE id = ? AND status IN ('queued', 'running')`,
+    ).run(job.status, job.jobId ?? null, job.host ?? null, id);
+  }
+
   /** Records a finished trial (done or failed) and its steps, in one transaction. */
   markFinished(
     id: string,
@@ -336,12 +449,13 @@ export class ResultsStore {
       versions: Record<string, string>;
       error: string | null;
       steps: StepRecord[];
+      host?: string | null;
     },
   ): void {
     this.tx(() => {
       this.db.prepare(
         `UPDATE trials SET status = ?, finished_at = ?, wall_seconds = ?, final = ?, backend = ?,
-           versions = ?, error = ?, pid = NULL
+           versions = ?, error = ?, pid = NULL, host = COALESCE(?, host)
          WHERE id = ?`,
       ).run(
         result.status,
@@ -351,6 +465,7 @@ export class ResultsStore {
         result.backend,
         JSON.stringify(result.versions),
         result.error,
+        result.host ?? null,
         id,
       );
       const del = this.db.prepare("DELETE FROM steps WHERE trial_id = ?");
@@ -362,14 +477,15 @@ export class ResultsStore {
     });
   }
 
-  /** Puts a running trial back to `pending` (used when the runner is aborted). */
+  /** Puts a started trial back to `pending` (aborted, or lost: it will run again). */
   markPending(id: string): void {
-    this.db.prepare("UPDATE trials SET status = 'pending', pid = NULL WHERE id = ?").run(id);
+    this.db.prepare("UPDATE trials SET status = 'pending', pid = NULL, job_id = NULL WHERE id = ?")
+      .run(id);
   }
 
   /** Trial counts per status. */
   counts(): StatusCounts {
-    const out: StatusCounts = { pending: 0, running: 0, done: 0, failed: 0, total: 0 };
+    const out: StatusCounts = { pending: 0, queued: 0, running: 0, done: 0, failed: 0, total: 0 };
     const rows = this.db.prepare("SELECT status, COUNT(*) AS n FROM trials GROUP BY status")
       .all() as { status: TrialStatus; n: number }[];
     for (const r of rows) {
