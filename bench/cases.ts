@@ -1,11 +1,12 @@
 /**
  * The benchmark case table. Each case says how to build its inputs on the active backend, what
  * one iteration computes, and its analytic cost (FLOPs, samples), so `bench/report.ts` can turn
- * times into GFLOP/s, samples/s and ratios to PyTorch.
+ * times into GFLOP/s, samples/s and (with `anchor`) ratios to the PyTorch anchor run in the same
+ * sitting.
  *
- * To add a model-level case (e.g. the small config's train step), append an entry to
- * {@linkcode CASES} with `pytorch: PYTORCH_REFERENCE.smallTrainStep` and a `setup` that builds
- * the model once and returns `run` doing one forward/step and returning the tensors to await.
+ * To add a model-level case, append an entry to `MODEL_CASES` (`model_cases.ts`) with a `setup`
+ * that builds the model once and returns `run` doing one forward/step and returning the tensors
+ * to await; `anchor: { config: "small", kind: "train" }` pairs it with the anchor's figure.
  *
  * @module
  */
@@ -18,21 +19,17 @@ import {
   makeLayerParams,
 } from "./profile_layer.ts";
 
-/** A PyTorch timing measured on this machine (torch 1.13 + OpenBLAS, 2 threads). */
-export interface PytorchFigure {
-  /** Seconds per iteration. */
-  seconds: number;
-  /** What was measured. */
-  label: string;
+/**
+ * The PyTorch anchor's measurement that a case corresponds to (`../shared/anchor/bench_ref.py`:
+ * its `small` / `readme` config, forward or train step). `bench/report.ts` divides the case's
+ * time by the anchor's from the same sitting; there are no recorded PyTorch figures.
+ */
+export interface AnchorRef {
+  /** The anchor's config name. */
+  config: "small" | "readme";
+  /** Forward (eval, no grad) or one train step. */
+  kind: "forward" | "train";
 }
-
-/** PyTorch reference figures for the CoCa configs, measured on this machine. */
-export const PYTORCH_REFERENCE = {
-  smallForward: { seconds: 0.40, label: "torch small-config forward" },
-  smallTrainStep: { seconds: 0.69, label: "torch small-config train step" },
-  readmeForward: { seconds: 9.1, label: "torch README-config forward" },
-  readmeTrainStep: { seconds: 20.6, label: "torch README-config train step" },
-} as const satisfies Record<string, PytorchFigure>;
 
 /** What a case's `setup` returns: the measured body and the cleanup. */
 export interface CaseRun {
@@ -57,8 +54,8 @@ export interface BenchCase {
   flops?: number;
   /** Samples (e.g. images or sequences) per iteration, for samples/s. */
   samples?: number;
-  /** PyTorch figure to compare with. */
-  pytorch?: PytorchFigure;
+  /** The PyTorch anchor measurement to compare with (same sitting). */
+  anchor?: AnchorRef;
   /** Restrict to these backends. */
   backends?: readonly string[];
   /** Longest estimated iteration to attempt (default 1 s quick, 6 s full). */
@@ -169,8 +166,8 @@ export const LAYER_CASES: BenchCase[] = [
 ];
 
 /**
- * Every case the benches run. Model-level cases (small / README config forward and train step,
- * with `pytorch: PYTORCH_REFERENCE.*`) go here.
+ * The matmul and transformer-layer cases. Model-level cases (small / README config forward and
+ * train step, paired with the PyTorch anchor) are in `model_cases.ts`.
  *
  * @example
  * ```ts

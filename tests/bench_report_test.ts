@@ -9,7 +9,7 @@ const CASE: BenchCase = {
   description: "[2,2]·[2,2]",
   flops: 2e9,
   samples: 4,
-  pytorch: { seconds: 0.5, label: "torch" },
+  anchor: { config: "small", kind: "train" },
   setup: () => ({ run: () => [], dispose: () => {} }),
 };
 
@@ -56,7 +56,13 @@ Deno.test("buildRows derives GFLOP/s, samples/s and the PyTorch ratio from sidec
       results: [{ ok: { n: 4, min: 1e9, avg: 2e9, p75: 2e9 } }],
     }],
   };
-  const rows = buildRows(bench, [sidecar], [CASE]);
+  const rows = buildRows(
+    bench,
+    [sidecar],
+    [CASE],
+    new Map([["small", { forwardS: 9, trainS: 0.5 }]]),
+  );
+  assert.equal(buildRows(bench, [sidecar], [CASE])[0].ratioToPytorch, null, "no anchor, no ratio");
   assert.equal(rows.length, 2);
   const r = rows[0];
   assert.equal(r.medianMs, 1000, "first (warm-up) call dropped, median of the rest");
@@ -72,7 +78,7 @@ Deno.test("buildRows derives GFLOP/s, samples/s and the PyTorch ratio from sidec
   assert.match(md, /## matmul 2/);
   assert.match(
     md,
-    /\| mm \[2,2\]·\[2,2\] \| blas \| 1.00 s \| 2.0 \| 4.0 \| 1 \| 2 \| 2.00× \(torch 0.5 s\) \| 3 \|/,
+    /\| mm \[2,2\]·\[2,2\] \| blas \| 1.00 s \| 2.0 \| 4.0 \| 1 \| 2 \| 2.00× \(torch 0.500 s\) \| 3 \|/,
   );
   assert.match(md, /skipped: too slow/);
 });
@@ -103,5 +109,383 @@ Deno.test("the report compares blas with the stock backends and renders the hist
   );
   assert.deepEqual(speedupSection([row("wasm", 1)]), []);
   const h = historySection({ note: "n", steps: [{ what: "x", forward: 1, trainStep: 1.38 }] });
-  assert.ok(h.some((l) => l === "| x | 1.00 | 1.38 | 2.00× |"), h.join("\n"));
+  assert.ok(h.some((l) => l === "| x | 1.00 | 1.38 |"), h.join("\n"));
+  assert.ok(!h.join("\n").includes("PyTorch"), "no ratio against a recorded PyTorch figure");
+});
+
+// ---------------------------------------------------------------- side by side with PyTorch
+
+import {
+  ANCHOR_WRAPPER,
+  anchorArgs,
+  anchorEnv,
+  anchorMedians,
+  findAnchor,
+  parseAnchorOutput,
+  parseReportArgs,
+  planSideBySide,
+  runAnchor,
+  type SideBySide,
+  sideBySideSection,
+} from "../bench/report.ts";
+import { type CaseRunResult, parseProcStatus } from "../bench/case_runner.ts";
+import { join } from "node:path";
+
+/** What bench_ref.py prints (its format strings, two configs). */
+const ANCHOR_STDOUT = [
+  "torch 1.13.0a0 | numpy 1.24.2 | threads=2 | CPU | BLAS " +
+  "['/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3']",
+  "config     B    T  img  params(total)         vit   text/coca  fwd med (ms)   fwd min " +
+  "train med (ms)  train min",
+  "-".repeat(110),
+  "small     16   32   64     12,345,678   3,456,789   8,888,889         255.3     250.1" +
+  "           575.5      570.2",
+  "readme     4  512  256    765,432,100  86,000,000 679,432,100        9100.0    9050.0" +
+  "         20600.0    20500.0",
+  "[small] logits [16, 32, 1000], first train loss 7.1234, unused vit linear_head params " +
+  "257,000, fwd runs 10, train runs 10",
+].join("\n");
+
+Deno.test("parseAnchorOutput reads the anchor's header and every config row", () => {
+  const { header, figures } = parseAnchorOutput(ANCHOR_STDOUT);
+  assert.match(header!, /^torch 1.13.0a0 .*threads=2/);
+  assert.deepEqual(figures.get("small"), {
+    forwardMedianS: 0.2553,
+    forwardMinS: 0.2501,
+    trainMedianS: 0.5755,
+    trainMinS: 0.5702,
+  });
+  assert.equal(figures.get("readme")?.trainMedianS, 20.6);
+  assert.equal(figures.size, 2, "header, rule and summary lines are not rows");
+  assert.equal(parseAnchorOutput("Traceback ...\nImportError").figures.size, 0);
+});
+
+Deno.test("anchor invocation: OpenMP OpenBLAS through LD_LIBRARY_PATH, our threads, runs", () => {
+  assert.deepEqual(anchorEnv("/x/openblas-openmp", true), {
+    LD_LIBRARY_PATH: "/x/openblas-openmp",
+  });
+  assert.deepEqual(anchorEnv("/x/openblas-openmp", false), {});
+  assert.deepEqual(anchorArgs("/a/bench_ref.py", { config: "readme", threads: 1, runs: 3 }), [
+    "-c",
+    ANCHOR_WRAPPER,
+    "/a/bench_ref.py",
+    "bench",
+    "--configs",
+    "readme",
+    "--threads",
+    "1",
+    "--runs",
+    "3",
+  ]);
+});
+
+async function python(): Promise<string | undefined> {
+  for (const p of ["/usr/bin/python3", "python3"]) {
+    try {
+      if ((await new Deno.Command(p, { args: ["-c", "pass"] }).output()).success) return p;
+    } catch { /* not installed */ }
+  }
+  return undefined;
+}
+
+Deno.test("runAnchor runs the script in place and reads its table and peak RSS", async (t) => {
+  const py = await python();
+  if (!py) {
+    console.warn("bench_report_test: no python3, anchor wrapper not exercised");
+    return;
+  }
+  const dir = await Deno.makeTempDir({ prefix: "anchor_" });
+  const script = join(dir, "bench_ref.py");
+  // A stand-in anchor: prints the real one's output, allocates ~64 MB, echoes its arguments.
+  await Deno.writeTextFile(
+    script,
+    `import sys\nbuf = bytearray(64 * 2**20)\nfor i in range(0, len(buf), 4096): buf[i] = 1\n` +
+      `print(${JSON.stringify(ANCHOR_STDOUT)})\nprint("ARGS", " ".join(sys.argv[1:]))\n`,
+  );
+  await t.step("a good run", async () => {
+    const r = await runAnchor({ ok: true, python: py, script, env: {} }, {
+      config: "small",
+      threads: 2,
+    });
+    assert.equal(r.error, null);
+    assert.equal(r.figures?.trainMedianS, 0.5755);
+    assert.ok(r.peakRss !== null && r.peakRss > 64 * 2 ** 20, `peak RSS ${r.peakRss}`);
+    assert.match(r.command, /bench_ref\.py bench --configs small --threads 2$/);
+  });
+  await t.step("a failing run is reported, not parsed", async () => {
+    await Deno.writeTextFile(script, `import sys\nsys.exit("no torch here")\n`);
+    const r = await runAnchor({ ok: true, python: py, script, env: {} }, {
+      config: "small",
+      threads: 2,
+    });
+    assert.equal(r.figures, null);
+    assert.match(r.error!, /exited with code 1, no figures: no torch here/);
+  });
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("findAnchor says why it cannot run the anchor", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "anchor_root_" });
+  const root = new URL(`file://${dir}/project/`);
+  const missing = await findAnchor(root);
+  assert.ok(
+    !missing.ok && /no PyTorch anchor at .*shared\/anchor\/bench_ref\.py/.test(missing.reason),
+  );
+  await Deno.mkdir(join(dir, "shared", "anchor"), { recursive: true });
+  await Deno.writeTextFile(join(dir, "shared", "anchor", "bench_ref.py"), "");
+  const found = await findAnchor(root);
+  if (found.ok) assert.equal(found.script, join(dir, "shared", "anchor", "bench_ref.py"));
+  else assert.match(found.reason, /PyTorch is not installed/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("planSideBySide: quick is small only without the anchor; full adds README, threads", () => {
+  const q = planSideBySide({ quick: true, threads: 2 });
+  assert.deepEqual(q.cases.filter((c) => !c.skipped).map((c) => [c.id, c.steps]), [
+    ["small-forward", 3],
+    ["small-train-step", 3],
+  ]);
+  assert.match(q.readmeSkipped!, /quick mode/);
+  assert.match(q.anchorSkipped!, /quick mode/);
+  assert.deepEqual(q.anchorJobs, []);
+  assert.deepEqual(q.threadCases.map((c) => c.threads), [1, 2]);
+  assert.equal(q.threadCases[1], q.cases[1], "the main run is the 2-thread row");
+
+  const f = planSideBySide({ quick: false, threads: 4, availableBytes: 20 * 2 ** 30 });
+  assert.deepEqual(f.cases.map((c) => [c.id, c.threads, c.steps, c.warmup, !!c.skipped]), [
+    ["small-forward", 4, 50, 2, false],
+    ["small-train-step", 4, 50, 2, false],
+    ["readme-forward", 4, 4, 1, false],
+    ["readme-train-step", 4, 4, 1, false],
+  ]);
+  assert.deepEqual(f.threadCases.map((c) => [c.threads, c.steps]), [[1, 10], [2, 10], [4, 50]]);
+  assert.deepEqual(f.anchorJobs, [
+    { config: "small", threads: 4 },
+    { config: "small", threads: 1, runs: 5 },
+    { config: "small", threads: 2, runs: 5 },
+    { config: "readme", threads: 4, runs: 3 },
+  ]);
+  const low = planSideBySide({ quick: false, threads: 2, availableBytes: 8 * 2 ** 30 });
+  assert.match(low.readmeSkipped!, /8\.0 GiB of memory available/);
+  assert.ok(low.cases.filter((c) => c.config === "readme").every((c) => c.skipped));
+  assert.ok(!low.anchorJobs.some((j) => j.config === "readme"));
+  assert.equal(
+    planSideBySide({ quick: false, threads: 2, noPytorch: true }).anchorSkipped,
+    "--no-pytorch",
+  );
+});
+
+function caseResult(id: string, timesMs: number[], tensors: [number, number]): CaseRunResult {
+  return {
+    id,
+    backend: "blas",
+    detail: "OpenBLAS",
+    threads: 2,
+    steps: timesMs.length,
+    warmup: 1,
+    timesMs,
+    memoryAfterFirst: { numTensors: tensors[0], numBytes: 2 ** 20 },
+    memoryAfterLast: { numTensors: tensors[1], numBytes: 2 ** 20 },
+    rssAfterFirst: 100 * 2 ** 20,
+    rssAfterLast: 103 * 2 ** 20,
+    peakRss: 500 * 2 ** 20,
+  };
+}
+
+Deno.test("sideBySideSection: ratios only from this run's anchor, memory and growth columns", () => {
+  const plan = planSideBySide({ quick: false, threads: 2, noReadme: true });
+  const fwd = caseResult("small-forward", [9000, 600, 500, 400], [10, 10]);
+  const train = caseResult("small-train-step", [9000, 1200, 1150, 1100], [12, 13]);
+  const one = { ...caseResult("small-train-step", [9000, 2000, 2000], [12, 12]), threads: 1 };
+  const base: SideBySide = {
+    plan,
+    anchorUnavailable: null,
+    anchor: [{
+      job: { config: "small", threads: 2 },
+      figures: { forwardMedianS: 0.25, forwardMinS: 0.24, trainMedianS: 0.575, trainMinS: 0.57 },
+      peakRss: 1024 * 2 ** 20,
+      header: "torch 1.13 | threads=2",
+      command: "python3 bench_ref.py bench --configs small --threads 2",
+      wallSeconds: 30,
+      error: null,
+    }],
+    ours: [
+      { case: plan.cases[0], result: fwd, error: null },
+      { case: plan.cases[1], result: train, error: null },
+      { case: plan.cases[2], result: null, error: null },
+      { case: plan.cases[3], result: null, error: null },
+    ],
+    threadRuns: [
+      { case: plan.threadCases[0], result: one, error: null },
+      { case: plan.threadCases[1], result: train, error: null },
+    ],
+  };
+  const md = sideBySideSection(base).join("\n");
+  assert.match(
+    md,
+    /\| small forward \(small-forward\) \| 500\.00 ms \| 250\.00 ms \| 2\.00× \| 500 \| 1024 \| 10 → 10 \| 1 → 1 \| \+3 \| 4 \(3\) \|/,
+  );
+  assert.match(
+    md,
+    /\| small train step \(small-train-step\) \| 1\.15 s \| 575\.00 ms \| 2\.00× \|/,
+  );
+  assert.match(md, /skipped: --no-readme/);
+  assert.match(md, /\*\*tf\.memory\(\) grew\*\*.*small-train-step: 12 → 13/);
+  assert.match(md, /\| 1 \| 2\.00 s \| {2}\| {2}\| 3 \(2\) \|/, "no 1-thread anchor: no ratio");
+  assert.match(md, /\| 2 \| 1\.15 s \| 575\.00 ms \| 2\.00× \| 4 \(3\) \|/);
+  assert.deepEqual([...anchorMedians(base.anchor, 2)], [["small", {
+    forwardS: 0.25,
+    trainS: 0.575,
+  }]]);
+  assert.equal(anchorMedians(base.anchor, 1).size, 0);
+
+  const none = sideBySideSection({
+    ...base,
+    anchorUnavailable: "PyTorch is not installed",
+    anchor: [],
+    ours: [{ case: plan.cases[0], result: fwd, error: null }],
+  }).join("\n");
+  assert.match(none, /PyTorch anchor not run: PyTorch is not installed\. The PyTorch and ratio/);
+  assert.match(
+    none,
+    /\| small forward \(small-forward\) \| 500\.00 ms \| {2}\| {2}\| 500 \| {2}\|/,
+  );
+  assert.match(none, /No tensor growth/);
+});
+
+Deno.test("parseReportArgs: steps, switches and clear errors", () => {
+  const o = parseReportArgs(["--quick", "--steps", "5", "--no-pytorch", "--skip-bench"]);
+  assert.deepEqual([o.quick, o.steps, o.noPytorch, o.skipBench, o.noReadme], [
+    true,
+    5,
+    true,
+    true,
+    false,
+  ]);
+  assert.throws(() => parseReportArgs(["--steps", "1"]), /--steps to be an integer >= 2/);
+  assert.throws(() => parseReportArgs(["--fast"]), /found "--fast"/);
+});
+
+Deno.test("parseProcStatus reads VmRSS and VmHWM in bytes", () => {
+  assert.deepEqual(parseProcStatus("Name:\tdeno\nVmHWM:\t  4096 kB\nVmRSS:\t   2048 kB\n"), {
+    rss: 2048 * 1024,
+    hwm: 4096 * 1024,
+  });
+  assert.deepEqual(parseProcStatus("Name:\tx\n"), { rss: null, hwm: null });
+});
+
+Deno.test("case_runner measures a case in its own process: times, tf.memory(), peak RSS", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/case_runner.ts", "--case", "matmul-256", "--backend", "cpu"]
+      .concat(["--steps", "4", "--warmup", "1"]),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const line = new TextDecoder().decode(out.stdout).split("\n").find((l) =>
+    l.startsWith("CASE_RESULT ")
+  );
+  const r: CaseRunResult = JSON.parse(line!.slice("CASE_RESULT ".length));
+  assert.equal(r.id, "matmul-256");
+  assert.equal(r.timesMs.length, 4);
+  assert.equal(r.warmup, 1);
+  assert.equal(r.memoryAfterLast.numTensors, r.memoryAfterFirst.numTensors, "no growth");
+  assert.ok(r.memoryAfterFirst.numBytes >= 2 * 256 * 256 * 4, "the two inputs are alive");
+  assert.ok(r.peakRss >= r.rssAfterLast && r.rssAfterLast > 10 * 2 ** 20);
+  const bad = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/case_runner.ts", "--case", "no-such-case", "--backend", "cpu"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(bad.code, 1);
+  assert.match(
+    new TextDecoder().decode(bad.stderr),
+    /expected a bench case id, found "no-such-case"/,
+  );
+});
+
+// ---------------------------------------------------------------- kernel profile
+
+import {
+  aggregateKernels,
+  kernelImplementation,
+  type Profile,
+  renderProfile,
+  renderProfiles,
+} from "../bench/profile.ts";
+import { setupBackend } from "../src/backends/setup.ts";
+
+Deno.test("aggregateKernels: calls, ms, share and bytes per step, most time first", () => {
+  const stats = aggregateKernels(
+    [
+      { name: "Add", bytesAdded: 100, kernelTimeMs: 1 },
+      { name: "BatchMatMul", bytesAdded: 400, kernelTimeMs: 10 },
+      { name: "Add", bytesAdded: 100, kernelTimeMs: 3 },
+      { name: "Add", bytesAdded: 100, kernelTimeMs: { error: "no timer" } },
+      { name: "BatchMatMul", bytesAdded: 400, kernelTimeMs: 6 },
+    ],
+    2,
+    20,
+    "cpu",
+  );
+  assert.deepEqual(stats, [
+    { kernel: "BatchMatMul", impl: "cpu", count: 1, ms: 8, share: 0.4, bytes: 400 },
+    { kernel: "Add", impl: "cpu", count: 1.5, ms: 2, share: 0.1, bytes: 150 },
+  ]);
+});
+
+Deno.test("kernelImplementation tells OpenBLAS, blas host kernels, fused and stock kernels apart", async () => {
+  try {
+    await setupBackend("blas");
+  } catch (e) {
+    console.warn(`bench_report_test: blas unavailable, only the backend-free cases: ${e}`);
+    assert.equal(kernelImplementation("CocaAdamW", "webgpu"), "fused host (Coca*)");
+    assert.equal(kernelImplementation("Add", "wasm"), "wasm");
+    return;
+  }
+  assert.equal(kernelImplementation("BatchMatMul", "blas"), "OpenBLAS sgemm");
+  assert.equal(kernelImplementation("CocaSwiGLU", "blas"), "fused host (Coca*)");
+  assert.equal(kernelImplementation("Transpose", "blas"), "host (blas)");
+  assert.equal(kernelImplementation("Reshape", "blas"), "tfjs cpu");
+  assert.equal(kernelImplementation("Add", "cpu"), "cpu");
+});
+
+Deno.test("renderProfile: summary, time by implementation, the kernel table", () => {
+  const p: Profile = {
+    config: "small",
+    kind: "train",
+    backend: "blas",
+    detail: "OpenBLAS, threads=2",
+    generatedAt: "2026-11-30T00:00:00Z",
+    steps: 2,
+    plainStepMs: 900,
+    profiledStepMs: 1000,
+    kernelMs: 700,
+    peakBytes: 300 * 2 ** 20,
+    kernels: [
+      {
+        kernel: "BatchMatMul",
+        impl: "OpenBLAS sgemm",
+        count: 120,
+        ms: 500,
+        share: 0.5,
+        bytes: 2 ** 26,
+      },
+      { kernel: "Add", impl: "host (blas)", count: 60.5, ms: 200, share: 0.2, bytes: 2 ** 20 },
+    ],
+  };
+  const md = renderProfile(p).join("\n");
+  assert.match(md, /^## small config, train step, blas/);
+  assert.match(
+    md,
+    /1000 ms per step \(900 ms without the profiler\), of which 700 ms in kernels and 300 ms outside/,
+  );
+  assert.match(md, /\| OpenBLAS sgemm \| 500\.0 \| 50\.0 % \|/);
+  assert.match(md, /\| outside kernels \| 300\.0 \| 30\.0 % \|/);
+  assert.match(md, /\| BatchMatMul \| OpenBLAS sgemm \| 120 \| 500\.0 \| 50\.0 % \| 64\.0 \|/);
+  assert.match(md, /\| Add \| host \(blas\) \| 60\.5 \| 200\.0 \| 20\.0 % \| 1\.0 \|/);
+  assert.match(
+    renderProfiles([p, { ...p, config: "readme" }]),
+    /## small config[\s\S]*## readme config/,
+  );
 });
