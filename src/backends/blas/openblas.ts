@@ -69,7 +69,8 @@ export function parseCpuList(list: string): number {
 /**
  * How many CPUs this process may run on: `Cpus_allowed_list` of `/proc/self/status` (the
  * affinity mask that `taskset`, cgroups' cpusets and container runtimes set), else
- * `navigator.hardwareConcurrency` (no `/proc`, or no read access), else 1.
+ * `navigator.hardwareConcurrency` (no `/proc`, or no access: Deno lets only `-A` read
+ * `/proc/self/status`), else 1.
  *
  * @example
  * ```ts
