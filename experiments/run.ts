@@ -1,6 +1,6 @@
 /**
  * Run an experiment end to end: its sweep with `runSweep` (trials are `experiments/trial.ts`
- * subprocesses; rerunning resumes), then `summary.md` (findings computed from the database)
+ * processes, local or Slurm array tasks; rerunning resumes), then `summary.md` (findings computed from the database)
  * and `report.html` (figures) next to `results.sqlite`.
  *
  * @module
@@ -12,6 +12,7 @@ import { toHtml } from "../src/plot/to_html.ts";
 import { loadResults, loadSteps } from "../src/sweep/results.ts";
 import { RESULTS_DB, runSweep, type SweepSummary } from "../src/sweep/run.ts";
 import type { SweepProgress } from "../src/sweep/progress.ts";
+import type { ExecutorSpec } from "../src/sweep/executor.ts";
 import type { Mode } from "./base.ts";
 import { type Experiment, type ExperimentData, meanFinal, resultsTable } from "./experiment.ts";
 
@@ -28,6 +29,12 @@ export interface RunExperimentOptions {
   backend?: string;
   /** Trials at once. Default 1 (throughput numbers are only comparable at 1). */
   concurrency?: number;
+  /**
+   * Where the trials run: local subprocesses (default) or Slurm job arrays
+   * (`{kind: "slurm", partition?, timeMinutes?, cpusPerTask?, args?}`; the output folder must
+   * then be on storage the nodes share).
+   */
+  executor?: ExecutorSpec;
   /** Replace a stored sweep whose trials differ (e.g. another backend). Default false. */
   force?: boolean;
   /** Sweep progress. */
@@ -223,6 +230,7 @@ export async function runExperiment(
     outDir,
     entry: TRIAL_ENTRY,
     concurrency: options.concurrency ?? 1,
+    executor: options.executor,
     force: options.force,
     onProgress: options.onProgress,
     signal: options.signal,

@@ -261,8 +261,9 @@ export interface Executor {
 }
 
 /**
- * This machine's name: `/proc/sys/kernel/hostname` (readable with `--allow-read`), else
- * `Deno.hostname()` (needs `--allow-sys`), else null.
+ * This machine's name: `Deno.hostname()` (needs `--allow-sys`), else
+ * `/proc/sys/kernel/hostname` (Deno reads it only with `--allow-all`), else `/etc/hostname`
+ * (`--allow-read`), else null.
  *
  * @example
  * ```ts
@@ -272,12 +273,13 @@ export interface Executor {
  */
 export function hostName(): string | null {
   try {
-    const h = Deno.readTextFileSync("/proc/sys/kernel/hostname").trim();
-    if (h) return h;
-  } catch { /* not Linux */ }
-  try {
     return Deno.hostname();
-  } catch {
-    return null;
+  } catch { /* no --allow-sys */ }
+  for (const path of ["/proc/sys/kernel/hostname", "/etc/hostname"]) {
+    try {
+      const h = Deno.readTextFileSync(path).trim();
+      if (h) return h;
+    } catch { /* not readable here */ }
   }
+  return null;
 }
