@@ -1,124 +1,255 @@
 /**
- * Fused multi-query attention forward for the webgpu backend (`CocaAttention`): scores, the
- * additive mask (causal and pad biases, broadcast), softmax and the value product in one
- * dispatch, writing the heads already merged. What `multiQueryAttention` of `src/nn/attention.ts`
- * computes with two matmuls, an add, a softmax and a transpose.
+ * Fused scaled dot-product attention for the webgpu backend, forward and gradient, under the
+ * blas kernels' names and contract (`CocaAttention`, `CocaAttentionGrad`; see
+ * `src/backends/blas/attention_kernel.ts`), so the attention op of `src/ops/attention.ts` uses
+ * them on webgpu unchanged.
  *
- * Inputs `q (b, h, L, dh)` (already scaled), `k, v (b, M, dh)` (one key/value head shared by the
- * query heads) and optionally `bias`, broadcastable to the scores `(b, h, L, M)` → `(b, L, h·dh)`.
- * One workgroup per query row `(b, h, i)`: a first pass over the keys finds the row's max and
- * the sum of `exp(score - max)` (each thread an online softmax over its keys, then combined);
- * a second pass goes through the keys in tiles of one key per thread, putting the tile's
- * probabilities `exp(score - max) / sum` in workgroup memory, and thread `d` adds
- * `Σ p_j v[j, d]` for its output feature. Scores are computed twice, never stored. `dh` is at most
- * 256 (the workgroup has `max(64, dh)` threads, rounded up to a power of two).
+ * `CocaAttention`: `q (b, h, L, dk)` with `k (b, M, dk)`, `v (b, M, dv)` (multi-query) or
+ * `k (b, h, M, dk)`, `v (b, h, M, dv)` (multi-head), optionally `bias` broadcastable to
+ * `(b, h, L, M)`; attrs `scale`, `causal` → `[out (b, L, h·dv), probs (b, h, L, M)]` in one
+ * dispatch, one workgroup per query row: the row's scores (`q·k`, then `· scale` when it is not
+ * 1, then `+ MASK_VALUE` where `causal` hides key `j > M - L + i`, then `+ bias`, in the op's
+ * order), the softmax with the row maximum subtracted, written as the saved probabilities, and
+ * `out[d] = Σ_j p_j v[j, d]` with the heads merged.
  *
- * Forward only: no gradient is registered, so it serves inference (evaluation, generation);
- * nothing in `src/ops/` calls it yet.
+ * `CocaAttentionGrad`: `q`, `k`, `v`, `probs`, `dy (b, L, h·dv)`, attr `scale` → `[dq, dk, dv]`
+ * in two dispatches: `dS = (P ⊙ dP − P · rowsum(P ⊙ dP)) · scale` with `dP = dO·Vᵀ` (a workgroup
+ * per row), then `dQ = dS·K`, `dK = dSᵀ·Q` and `dV = Pᵀ·dO` (summed over the heads when `k`, `v`
+ * are shared) together, one thread per output element.
  *
  * @module
  */
 import * as tf from "../../deps/tf.ts";
-import { rowProgram, runProgram } from "./program.ts";
+import {
+  ATTENTION_GRAD_KERNEL,
+  ATTENTION_KERNEL,
+  type AttentionAttrs,
+  attentionDims,
+  biasStrides,
+  MASK_VALUE,
+} from "../blas/attention_kernel.ts";
+import { rowWorkgroupSize, type Uniform, workgroupReduceWgsl } from "./program.ts";
+import { bindingsWgsl, MULTI_HEADER, runMultiOutput } from "./multi_output.ts";
 
-/** The kernel's name. */
-export const ATTENTION_KERNEL = "CocaAttention";
+const UNIFORMS = "batch : i32, heads : i32, len : i32, keys : i32, dk : i32, dv : i32, " +
+  "sharedKv : i32, causal : i32, scale : f32, biasStrides : vec4<i32>";
 
-/** The widest head the kernel takes. */
-export const MAX_HEAD_DIM = 256;
-
-const body = (withBias: boolean) => `
-  var<workgroup> probs : array<f32, WG>;
-  fn score(bb : i32, hh : i32, i : i32, j : i32) -> f32 {
-    let dh = uniforms.dh;
-    let qBase = ((bb * uniforms.heads + hh) * uniforms.len + i) * dh;
-    let kBase = (bb * uniforms.keys + j) * dh;
-    var s = 0.0;
-    for (var d = 0; d < dh; d = d + 1) {
-      s = s + q[qBase + d] * k[kBase + d];
+/** Row `r = (bb · h + hh) · L + i` and the offsets of its query, keys and values. */
+const ROW = `
+  struct Row { bb : i32, hh : i32, i : i32, kv : i32 };
+  fn rowOf(r : i32) -> Row {
+    let L = uniforms.len;
+    let H = uniforms.heads;
+    let bb = r / (L * H);
+    let hh = (r / L) % H;
+    var kv = bb;
+    if (uniforms.sharedKv == 0) {
+      kv = bb * H + hh;
     }
-    ${
+    return Row(bb, hh, r % L, kv * uniforms.keys);
+  }
+`;
+
+const forwardCode = (wg: number, withBias: boolean) => `
+  ${
+  bindingsWgsl(
+    ["outV", "probs"],
+    [["q", "f32"], ["k", "f32"], ["v", "f32"], ...(withBias ? [["bias", "f32"] as const] : [])],
+    UNIFORMS,
+  )
+}
+  ${workgroupReduceWgsl(wg)}
+  ${ROW}
+  @compute @workgroup_size(${wg})
+  fn main(${MULTI_HEADER}) {
+    let rows = uniforms.batch * uniforms.heads * uniforms.len;
+    let row = i32(wid.y * nwg.x + wid.x);
+    let r = min(row, rows - 1);
+    let tid = i32(lid.x);
+    let at = rowOf(r);
+    let M = uniforms.keys;
+    let dk = uniforms.dk;
+    let qBase = r * dk;
+    let pBase = r * M;
+    let visible = M - uniforms.len + at.i;
+    let live = row < rows;
+    var m = -3.402823e+38;
+    for (var j = tid; j < M; j = j + WG) {
+      var s = 0.0;
+      for (var d = 0; d < dk; d = d + 1) {
+        s = s + q[qBase + d] * k[(at.kv + j) * dk + d];
+      }
+      if (uniforms.scale != 1.0) {
+        s = s * uniforms.scale;
+      }
+      if (uniforms.causal != 0 && j > visible) {
+        s = s + ${MASK_VALUE.toExponential()};
+      }
+      ${
   withBias
     ? `let bs = uniforms.biasStrides;
-    s = s + bias[bb * bs.x + hh * bs.y + i * bs.z + j * bs.w];`
+      s = s + bias[at.bb * bs.x + at.hh * bs.y + at.i * bs.z + j * bs.w];`
     : ""
 }
-    return s;
-  }
-
-  fn main(index : i32) {
-    let row = index / WG;
-    let tid = i32(localId.x);
-    let rows = uniforms.batch * uniforms.heads * uniforms.len;
-    let r = min(row, rows - 1);
-    let i = r % uniforms.len;
-    let hh = (r / uniforms.len) % uniforms.heads;
-    let bb = r / (uniforms.len * uniforms.heads);
-    let M = uniforms.keys;
-    var m = -3.402823e+38;
-    var l = 0.0;
-    for (var j = tid; j < M; j = j + WG) {
-      let s = score(bb, hh, i, j);
-      let mNew = max(m, s);
-      l = l * exp(m - mNew) + exp(s - mNew);
-      m = mNew;
+      if (live) {
+        probs[pBase + j] = s;
+      }
+      m = max(m, s);
     }
     let rowMax = wgMax(tid, m);
-    let total = wgSum(tid, l * exp(m - rowMax));
-    var acc = 0.0;
-    for (var t0 = 0; t0 < M; t0 = t0 + WG) {
-      let j = t0 + tid;
-      var p = 0.0;
-      if (j < M) {
-        p = exp(score(bb, hh, i, j) - rowMax) / total;
+    var l = 0.0;
+    for (var j = tid; j < M; j = j + WG) {
+      if (live) {
+        let e = exp(probs[pBase + j] - rowMax);
+        probs[pBase + j] = e;
+        l = l + e;
       }
-      probs[tid] = p;
-      workgroupBarrier();
-      if (tid < uniforms.dh) {
-        let n = min(WG, M - t0);
-        for (var u = 0; u < n; u = u + 1) {
-          acc = acc + probs[u] * v[(bb * M + t0 + u) * uniforms.dh + tid];
-        }
-      }
-      workgroupBarrier();
     }
-    if (row < rows && tid < uniforms.dh) {
-      result[((bb * uniforms.len + i) * uniforms.heads + hh) * uniforms.dh + tid] = acc;
+    let total = wgSum(tid, l);
+    for (var j = tid; j < M; j = j + WG) {
+      if (live) {
+        probs[pBase + j] = probs[pBase + j] / total;
+      }
+    }
+    storageBarrier();
+    workgroupBarrier();
+    let dv = uniforms.dv;
+    if (live) {
+      let oBase = ((at.bb * uniforms.len + at.i) * uniforms.heads + at.hh) * dv;
+      for (var d = tid; d < dv; d = d + WG) {
+        var acc = 0.0;
+        for (var j = 0; j < M; j = j + 1) {
+          acc = acc + probs[pBase + j] * v[(at.kv + j) * dv + d];
+        }
+        outV[oBase + d] = acc;
+      }
     }
   }
 `;
 
-const UNIFORMS =
-  "batch : i32, heads : i32, len : i32, keys : i32, dh : i32, biasStrides : vec4<i32>,";
-
-/**
- * The strides of `bias` as a `(b, h, L, M)` tensor, 0 along its broadcast axes.
- *
- * @example
- * ```ts
- * import { broadcastStrides } from "./attention.ts";
- * console.log(broadcastStrides([5, 7], [2, 3, 5, 7])); // [0, 0, 7, 1]
- * ```
- */
-export function broadcastStrides(shape: readonly number[], to: readonly number[]): number[] {
-  if (shape.length > to.length) {
-    throw new RangeError(`expected a bias of rank <= ${to.length}, found shape [${shape}]`);
-  }
-  const full = [...new Array(to.length - shape.length).fill(1), ...shape];
-  const strides = new Array<number>(to.length);
-  let stride = 1;
-  for (let a = to.length - 1; a >= 0; a--) {
-    if (full[a] !== 1 && full[a] !== to[a]) {
-      throw new RangeError(`expected a bias broadcastable to [${to}], found shape [${shape}]`);
+/** `dS` of one row per workgroup. */
+const scoresGradCode = (wg: number) => `
+  ${bindingsWgsl(["dS"], [["v", "f32"], ["probs", "f32"], ["dy", "f32"]], UNIFORMS)}
+  ${workgroupReduceWgsl(wg)}
+  ${ROW}
+  @compute @workgroup_size(${wg})
+  fn main(${MULTI_HEADER}) {
+    let rows = uniforms.batch * uniforms.heads * uniforms.len;
+    let row = i32(wid.y * nwg.x + wid.x);
+    let r = min(row, rows - 1);
+    let tid = i32(lid.x);
+    let at = rowOf(r);
+    let M = uniforms.keys;
+    let dv = uniforms.dv;
+    let pBase = r * M;
+    let oBase = ((at.bb * uniforms.len + at.i) * uniforms.heads + at.hh) * dv;
+    let live = row < rows;
+    var t = 0.0;
+    for (var j = tid; j < M; j = j + WG) {
+      var dp = 0.0;
+      for (var d = 0; d < dv; d = d + 1) {
+        dp = dp + dy[oBase + d] * v[(at.kv + j) * dv + d];
+      }
+      let pdp = probs[pBase + j] * dp;
+      if (live) {
+        dS[pBase + j] = pdp;
+      }
+      t = t + pdp;
     }
-    strides[a] = full[a] === 1 ? 0 : stride;
-    stride *= full[a];
+    let rowSum = wgSum(tid, t);
+    for (var j = tid; j < M; j = j + WG) {
+      if (live) {
+        dS[pBase + j] = (dS[pBase + j] - probs[pBase + j] * rowSum) * uniforms.scale;
+      }
+    }
   }
-  return strides;
+`;
+
+const PRODUCTS_WG = 64;
+
+/** `dq`, `dk`, `dv` from `dS` and `P`: thread `index` computes element `index` of each. */
+const PRODUCTS = `
+  ${
+  bindingsWgsl(
+    ["dq", "dkOut", "dvOut"],
+    [["q", "f32"], ["k", "f32"], ["dS", "f32"], ["probs", "f32"], ["dy", "f32"]],
+    UNIFORMS,
+  )
+}
+  @compute @workgroup_size(${PRODUCTS_WG})
+  fn main(${MULTI_HEADER}) {
+    let index = i32((wid.y * nwg.x + wid.x) * ${PRODUCTS_WG}u + lid.x);
+    let H = uniforms.heads;
+    let L = uniforms.len;
+    let M = uniforms.keys;
+    let dk = uniforms.dk;
+    let dv = uniforms.dv;
+    // dq[bb, hh, i, d] = Σ_j dS[r, j] k[kv + j, d]
+    if (index < uniforms.batch * H * L * dk) {
+      let r = index / dk;
+      let d = index % dk;
+      let kv = (r / (L * H)) * select(H, 1, uniforms.sharedKv != 0) + select((r / L) % H, 0, uniforms.sharedKv != 0);
+      var acc = 0.0;
+      for (var j = 0; j < M; j = j + 1) {
+        acc = acc + dS[r * M + j] * k[(kv * M + j) * dk + d];
+      }
+      dq[index] = acc;
+    }
+    // dk[kvHead, j, d] = Σ_(hh, i) dS[(bb, hh, i), j] q[(bb, hh, i), d], over the heads of kvHead
+    let heads = select(1, H, uniforms.sharedKv != 0);
+    let kvHeads = uniforms.batch * select(H, 1, uniforms.sharedKv != 0);
+    if (index < kvHeads * M * dk) {
+      let kvh = index / (M * dk);
+      let j = (index / dk) % M;
+      let d = index % dk;
+      let firstRow = kvh * heads * L;
+      var acc = 0.0;
+      for (var r = firstRow; r < firstRow + heads * L; r = r + 1) {
+        acc = acc + dS[r * M + j] * q[r * dk + d];
+      }
+      dkOut[index] = acc;
+    }
+    // dv[kvHead, j, d] = Σ_(hh, i) P[(bb, hh, i), j] dy[bb, i, hh, d]
+    if (index < kvHeads * M * dv) {
+      let kvh = index / (M * dv);
+      let j = (index / dv) % M;
+      let d = index % dv;
+      let firstRow = kvh * heads * L;
+      var acc = 0.0;
+      for (var r = firstRow; r < firstRow + heads * L; r = r + 1) {
+        let bb = r / (L * H);
+        let hh = (r / L) % H;
+        let i = r % L;
+        acc = acc + probs[r * M + j] * dy[((bb * L + i) * H + hh) * dv + d];
+      }
+      dvOut[index] = acc;
+    }
+  }
+`;
+
+function uniformsOf(
+  dims: ReturnType<typeof attentionDims>,
+  scale: number,
+  causal: boolean,
+  strides: number[],
+): Uniform[] {
+  const int = (x: number): Uniform => ({ type: "int32", data: [x] });
+  return [
+    int(dims.b),
+    int(dims.h),
+    int(dims.L),
+    int(dims.M),
+    int(dims.dk),
+    int(dims.dv),
+    int(dims.shared ? 1 : 0),
+    int(causal ? 1 : 0),
+    { type: "float32", data: [scale] },
+    { type: "int32", data: strides },
+  ];
 }
 
 /**
- * Register `CocaAttention` for webgpu (idempotent).
+ * Register `CocaAttention` and `CocaAttentionGrad` for webgpu (idempotent).
  *
  * @example
  * ```ts
@@ -132,58 +263,62 @@ export function registerWebGPUAttention(): void {
   tf.registerKernel({
     kernelName: ATTENTION_KERNEL,
     backendName: "webgpu",
-    kernelFunc: ({ inputs, backend }) => {
+    kernelFunc: ({ inputs, backend, attrs }) => {
       const { q, k, v, bias } = inputs as Record<"q" | "k" | "v", tf.TensorInfo> & {
         bias?: tf.TensorInfo;
       };
-      const [b, h, L, dh] = q.shape;
-      const M = k.shape[1];
-      if (dh > MAX_HEAD_DIM) {
-        throw new RangeError(`expected a head dim <= ${MAX_HEAD_DIM}, found ${dh}`);
-      }
-      const strides = bias ? broadcastStrides(bias.shape, [b, h, L, M]) : [0, 0, 0, 0];
-      const wg = Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(dh, 1))));
-      const program = rowProgram(
-        `cocaAttention_${bias ? "bias" : "plain"}`,
-        bias ? ["q", "k", "v", "bias"] : ["q", "k", "v"],
-        [b, L, h * dh],
-        b * h * L,
-        wg,
-        UNIFORMS,
-        body(!!bias),
+      const { scale, causal } = attrs as unknown as AttentionAttrs;
+      const dims = attentionDims(q.shape, k.shape, v.shape);
+      const { b, h, L, M, dv } = dims;
+      const strides = bias ? biasStrides(bias.shape, [b, h, L, M]) : [0, 0, 0, 0];
+      const wg = rowWorkgroupSize(M);
+      return runMultiOutput(
+        backend,
+        {
+          key: `cocaAttention_${wg}_${bias ? "bias" : "plain"}`,
+          code: forwardCode(wg, !!bias),
+          workgroups: b * h * L,
+        },
+        bias ? [q, k, v, bias] : [q, k, v],
+        [[b, L, h * dv], [b, h, L, M]],
+        uniformsOf(dims, scale, causal, strides),
       );
-      const int = (x: number[]) => ({ type: "int32" as const, data: x });
-      return runProgram(backend, program, bias ? [q, k, v, bias] : [q, k, v], "float32", [
-        int([b]),
-        int([h]),
-        int([L]),
-        int([M]),
-        int([dh]),
-        int(strides),
-      ]);
     },
   });
-}
-
-/**
- * Multi-query attention through `CocaAttention` on the active backend (webgpu): `q (b, h, L, dh)`
- * (scaled), `k, v (b, M, dh)`, `bias` broadcastable to `(b, h, L, M)` → `(b, L, h·dh)`, as
- * `multiQueryAttention` of `src/nn/attention.ts`. Not differentiable.
- *
- * @example
- * ```ts ignore
- * const out = fusedAttention(q, k, v, causalBias(L)); // on webgpu
- * ```
- */
-export function fusedAttention(
-  q: tf.Tensor,
-  k: tf.Tensor,
-  v: tf.Tensor,
-  bias?: tf.Tensor,
-): tf.Tensor {
-  const inputs = bias ? { q, k, v, bias } : { q, k, v };
-  return tf.engine().runKernel(
-    ATTENTION_KERNEL,
-    inputs as unknown as tf.NamedTensorMap,
-  ) as tf.Tensor;
+  tf.registerKernel({
+    kernelName: ATTENTION_GRAD_KERNEL,
+    backendName: "webgpu",
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { q, k, v, probs, dy } = inputs as Record<
+        "q" | "k" | "v" | "probs" | "dy",
+        tf.TensorInfo
+      >;
+      const { scale } = attrs as unknown as { scale: number };
+      const dims = attentionDims(q.shape, k.shape, v.shape);
+      const { b, h, L, M } = dims;
+      const uniforms = uniformsOf(dims, scale, false, [0, 0, 0, 0]);
+      const wg = rowWorkgroupSize(M);
+      const [dS] = runMultiOutput(
+        backend,
+        { key: `cocaAttentionDs_${wg}`, code: scoresGradCode(wg), workgroups: b * h * L },
+        [v, probs, dy],
+        [[b, h, L, M]],
+        uniforms,
+      );
+      const most = Math.max(...[q, k, v].map((t) => t.shape.reduce((x, y) => x * y, 1)));
+      const grads = runMultiOutput(
+        backend,
+        {
+          key: "cocaAttentionProducts",
+          code: PRODUCTS,
+          workgroups: Math.ceil(most / PRODUCTS_WG),
+        },
+        [q, k, dS, probs, dy],
+        [[...q.shape], [...k.shape], [...v.shape]],
+        uniforms,
+      );
+      (backend as tf.KernelBackend).disposeData(dS.dataId);
+      return grads;
+    },
+  });
 }

@@ -1,9 +1,8 @@
 /**
  * Fused WGSL kernels for the webgpu backend, registered under the names of the blas backend's
  * fused kernels (`CocaLayerNorm`/`CocaLayerNormGrad`, `CocaSwiGLU`/`CocaSwiGLUGrad`,
- * `CocaNll`/`CocaNllGrad`, `CocaAdamW`), so the ops of `src/ops/` use them on webgpu unchanged;
- * and a fused multi-query attention forward (`CocaAttention`, {@linkcode fusedAttention}), which
- * no op calls yet.
+ * `CocaNll`/`CocaNllGrad`, `CocaAttention`/`CocaAttentionGrad`, `CocaAdamW`), so the ops of
+ * `src/ops/` use them on webgpu unchanged.
  *
  * @module
  */
@@ -13,8 +12,13 @@ import { registerWebGPUXent } from "./xent.ts";
 import { registerWebGPUAdamW } from "./adamw.ts";
 import { registerWebGPUAttention } from "./attention.ts";
 
-export { registerWebGPUAdamW, registerWebGPULayerNorm, registerWebGPUSwiGLU, registerWebGPUXent };
-export { ATTENTION_KERNEL, fusedAttention, registerWebGPUAttention } from "./attention.ts";
+export {
+  registerWebGPUAdamW,
+  registerWebGPUAttention,
+  registerWebGPULayerNorm,
+  registerWebGPUSwiGLU,
+  registerWebGPUXent,
+};
 
 /** The kernel names {@linkcode registerWebGPUFusedKernels} registers for webgpu by default. */
 export const WEBGPU_FUSED_KERNELS: readonly string[] = [
@@ -24,11 +28,13 @@ export const WEBGPU_FUSED_KERNELS: readonly string[] = [
   "CocaSwiGLUGrad",
   "CocaNll",
   "CocaNllGrad",
+  "CocaAttention",
+  "CocaAttentionGrad",
 ];
 
 /**
- * Register the fused webgpu kernels (idempotent): layer norm, SwiGLU and token cross-entropy;
- * with `{ adamw: true }` the AdamW update, with `{ attention: true }` the attention forward.
+ * Register the fused webgpu kernels (idempotent): layer norm, SwiGLU, token cross-entropy and
+ * attention; with `{ adamw: true }` the AdamW update too.
  *
  * @example
  * ```ts
@@ -39,12 +45,10 @@ export const WEBGPU_FUSED_KERNELS: readonly string[] = [
  * console.log(tf.getKernel("CocaSwiGLU", "webgpu") !== undefined); // true
  * ```
  */
-export function registerWebGPUFusedKernels(
-  opts: { adamw?: boolean; attention?: boolean } = {},
-): void {
+export function registerWebGPUFusedKernels(opts: { adamw?: boolean } = {}): void {
   registerWebGPULayerNorm();
   registerWebGPUSwiGLU();
   registerWebGPUXent();
+  registerWebGPUAttention();
   if (opts.adamw) registerWebGPUAdamW();
-  if (opts.attention) registerWebGPUAttention();
 }

@@ -52,8 +52,8 @@ export const MULTI_HEADER = `@builtin(workgroup_id) wid : vec3<u32>,
  * ```
  */
 export function bindingsWgsl(
-  outputs: string[],
-  inputs: [string, "f32" | "i32"][],
+  outputs: readonly string[],
+  inputs: readonly (readonly [string, "f32" | "i32"])[],
   uniforms: string,
 ): string {
   const out = outputs.map((name, i) =>
