@@ -1,6 +1,6 @@
 /**
  * `deno task experiment <name> [--quick] [--out DIR] [--backend B] [--concurrency N] [--force]
- * [--executor local|slurm] [--partition P] [--time MIN] [--cpus-per-task N] [--slurm-arg ARG]...`:
+ * [--executor local|slurm] [--partition P] [--time MIN] [--cpus-per-task N] [--slurm-arg=ARG]...`:
  * run one experiment of `experiments/` (its sweep, then `summary.md` and `report.html` next to
  * `results.sqlite`). Rerunning the same command resumes (under Slurm it takes over the trials
  * still queued or running); Ctrl-C stops (cancels the Slurm jobs) and keeps what is done.
@@ -20,7 +20,7 @@ import { backendChoice, exitOnUncaught, UsageError } from "../src/cli/main.ts";
 
 const USAGE = `usage: deno task experiment <${Object.keys(EXPERIMENTS).join("|")}> [--quick] ` +
   `[--out DIR] [--backend ${BACKEND_CHOICES}] [--concurrency N] [--force] ` +
-  `[--executor local|slurm] [--partition P] [--time MIN] [--cpus-per-task N] [--slurm-arg ARG]...`;
+  `[--executor local|slurm] [--partition P] [--time MIN] [--cpus-per-task N] [--slurm-arg=ARG]...`;
 exitOnUncaught("experiment", USAGE);
 
 const { values, positionals } = parseArgs({

@@ -381,3 +381,35 @@ Deno.test("committed databases are in rollback-journal mode; reading them create
     }
   }
 });
+
+Deno.test("experiment CLI: executor flags are checked before anything runs", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const out = join(tmp, "never");
+    const cases: [string[], RegExp][] = [
+      [["--executor", "pbs"], /expected --executor to be local or slurm, found "pbs"/],
+      [["--partition", "cpu"], /expected --executor slurm with --partition, found executor local/],
+      [
+        ["--time", "5", "--slurm-arg=--mem=1G"],
+        /expected --executor slurm with --time, --slurm-arg, found executor local/,
+      ],
+      [
+        ["--executor", "slurm", "--time", "0.5"],
+        /expected --time \(minutes\) to be a positive integer, found 0\.5/,
+      ],
+      [
+        ["--executor", "slurm", "--cpus-per-task", "x"],
+        /expected --cpus-per-task to be a positive integer, found x/,
+      ],
+    ];
+    for (const [flags, re] of cases) {
+      const r = await runCli("depth", "--tiny", "--out", out, ...flags);
+      assert.equal(r.code, 2, `${flags.join(" ")}: ${r.err}`);
+      assert.match(r.err, re);
+      assert.match(r.err, /usage: deno task experiment .*--executor local\|slurm/);
+    }
+    await assert.rejects(() => Deno.stat(out), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

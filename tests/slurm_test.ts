@@ -3,6 +3,7 @@
 // is skipped, with the reason printed, where Slurm is not installed or the cluster cannot start
 // (not root); CI (.ci/run) installs slurm-wlm and munge and runs as root.
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { join, resolve } from "node:path";
 import {
   loadResults,
@@ -376,6 +377,63 @@ Deno.test({
       }
     } finally {
       if (handSet !== undefined) Deno.env.set("COCA_BLAS_THREADS", handSet);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "slurm: resume records a task that finished meanwhile from its exit record and resubmits only a lost one",
+  ignore,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "slurm_lost_" });
+    try {
+      const spec: SweepSpec = {
+        name: "slurm-lost",
+        base: { x: 0, steps: 2, sleepMs: 10, log: join(dir, "exec.log") },
+        grid: { x: [1, 2, 3] },
+        seeds: [0],
+        executor: { kind: "slurm", pollSeconds: 0.3 },
+      };
+      const outDir = join(dir, "out");
+      const first = await runSweep({
+        spec,
+        outDir,
+        entry: FAKE_TRIAL,
+        concurrency: 3,
+        gitCommit: null,
+      });
+      assert.equal(first.done, 3);
+      const [a, b] = loadResults(first.dbPath);
+      // As a killed runner would leave them: a still "running" (its task has finished since and
+      // wrote its exit record), b "queued" with a job Slurm has never heard of and no exit record.
+      const db = new DatabaseSync(first.dbPath);
+      db.prepare("UPDATE trials SET status = 'running', final = NULL WHERE id = ?").run(a.id);
+      db.prepare(
+        "UPDATE trials SET status = 'queued', final = NULL, job_id = '999999_0' WHERE id = ?",
+      )
+        .run(b.id);
+      db.close();
+      await Deno.remove(join(outDir, "trials", b.id, "exit.json"));
+
+      const second = await runSweep({ spec, outDir, entry: FAKE_TRIAL, gitCommit: null });
+      assert.deepEqual(
+        [second.recovered, second.reattached, second.lost, second.started, second.done],
+        [2, 1, 1, 1, 3],
+      );
+      const rows = loadResults(first.dbPath);
+      assert.deepEqual(rows.map((r) => [r.status, r.attempts]), [["done", 1], ["done", 2], [
+        "done",
+        1,
+      ]]);
+      assert.deepEqual(rows[0].final, a.final);
+      assert.equal(rows[0].jobId, a.jobId);
+      assert.notEqual(rows[1].jobId, "999999_0");
+      const starts = (id: string) =>
+        execLog(dir).filter((l) => l.kind === "start" && l.id === id).length;
+      assert.deepEqual(rows.map((r) => starts(r.id)), [1, 2, 1]);
+    } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -653,3 +653,216 @@ Deno.test("runSweep: each trial's environment carries COCA_BLAS_THREADS = CPUs /
     else Deno.env.set("COCA_BLAS_THREADS", handSet);
   }
 });
+
+// ---------------------------------------------------------------- executors and schema v2
+
+Deno.test("ResultsStore: a committed results database migrates to schema v2 and resumes with nothing to run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sweep_migrate_" });
+  try {
+    const committed = resolve("experiments/results/loss_weights-quick/results.sqlite");
+    const path = join(dir, "results.sqlite");
+    await Deno.copyFile(committed, path);
+    const old = new DatabaseSync(path, { readOnly: true });
+    const version0 = old.prepare("PRAGMA user_version").get() as { user_version: number };
+    const stepsBefore = (old.prepare("SELECT COUNT(*) AS n FROM steps").get() as { n: number }).n;
+    const spec = JSON.parse(
+      (old.prepare("SELECT spec FROM sweeps").get() as { spec: string }).spec,
+    );
+    old.close();
+    assert.equal(version0.user_version, 0, "the committed databases predate executors");
+    assert.ok(stepsBefore > 0);
+    const before = loadResults(path);
+
+    const store = ResultsStore.open(path);
+    assert.deepEqual({ ...store.db.prepare("PRAGMA user_version").get() }, { user_version: 2 });
+    const columns = (store.db.prepare("PRAGMA table_info(trials)").all() as { name: string }[])
+      .map((c) => c.name);
+    for (const c of ["executor", "batch", "job_id", "host"]) assert.ok(columns.includes(c), c);
+    assert.equal(
+      (store.db.prepare("SELECT COUNT(*) AS n FROM steps").get() as { n: number }).n,
+      stepsBefore,
+      "the rebuild of trials must not cascade to the steps",
+    );
+    assert.deepEqual({ ...store.db.prepare("PRAGMA foreign_key_check").all() }, {});
+    store.close();
+
+    const after = loadResults(path);
+    const strip = (r: TrialResult) => ({
+      ...r,
+      executor: undefined,
+      jobId: undefined,
+      host: undefined,
+    });
+    assert.deepEqual(after.map(strip), before.map(strip));
+    assert.ok(after.every((r) => r.executor === "local" && r.jobId === null && r.host === null));
+    // Reopening a v2 database changes nothing; the stored sweep resumes with nothing to run.
+    const summary = await runSweep({
+      spec,
+      outDir: dir,
+      entry: FAKE_TRIAL,
+      gitCommit: null,
+    });
+    assert.equal(summary.started, 0);
+    assert.equal(summary.done, before.length);
+    assert.deepEqual(loadResults(path), after);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ResultsStore: a database of a newer schema is refused, naming both versions", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sweep_newer_" });
+  try {
+    const path = join(dir, "results.sqlite");
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA user_version = 7");
+    db.close();
+    assert.throws(
+      () => ResultsStore.open(path),
+      /Expected a results database of schema version <= 2 .*found version 7/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Slurm helpers: squeue and scontrol parsing, sbatch arguments, kill reasons, exit records", async () => {
+  const { parseScontrolJob, parseSqueue, sbatchArgs, slurmKilledBy, parseExitRecord } =
+    await import(
+      "../src/sweep/mod.ts"
+    );
+  assert.deepEqual(
+    parseSqueue("7_0|RUNNING|node1|None|lr-ab\n7_1|PENDING||JobArrayTaskLimit|lr-ab\n"),
+    [
+      { jobId: "7_0", state: "RUNNING", nodes: "node1", reason: "None", name: "lr-ab" },
+      { jobId: "7_1", state: "PENDING", nodes: "", reason: "JobArrayTaskLimit", name: "lr-ab" },
+    ],
+  );
+  assert.throws(
+    () => parseSqueue("7_0 RUNNING"),
+    /Expected squeue lines "id\|state\|nodes\|reason\|name", found "7_0 RUNNING"/,
+  );
+  const line =
+    "JobId=12 ArrayJobId=9 ArrayTaskId=3 JobName=lr-ab JobState=TIMEOUT Reason=TimeLimit " +
+    "Dependency=(null) ExitCode=0:15 TimeLimit=00:01:00 NodeList=node1 BatchHost=node1";
+  const job = parseScontrolJob(line);
+  assert.deepEqual(job, {
+    state: "TIMEOUT",
+    reason: "TimeLimit",
+    nodes: "node1",
+    exitCode: "0:15",
+    timeLimit: "00:01:00",
+  });
+  assert.equal(slurmKilledBy(job), "Slurm: TIMEOUT (TimeLimit, time limit 00:01:00)");
+  assert.equal(
+    slurmKilledBy(parseScontrolJob("JobState=CANCELLED Reason=None")),
+    "Slurm: CANCELLED",
+  );
+  assert.throws(
+    () => parseScontrolJob("slurm_load_jobs error: Invalid job id"),
+    /Expected "JobState=\.\.\."/,
+  );
+  assert.deepEqual(
+    sbatchArgs({ kind: "slurm", partition: "cpu", cpusPerTask: 4, args: ["--mem=2G"] }, {
+      batch: "lr-ab",
+      n: 6,
+      concurrency: 2,
+      logDir: "/s/runs/lr/slurm",
+      cwd: "/s/repo",
+      timeoutSeconds: 61,
+    }),
+    [
+      "--parsable",
+      "--job-name=lr-ab",
+      "--array=0-5%2",
+      "--output=/s/runs/lr/slurm/lr-ab-%a.log",
+      "--chdir=/s/repo",
+      "--cpus-per-task=4",
+      "--partition=cpu",
+      "--time=2",
+      "--mem=2G",
+    ],
+  );
+  // The executor's own time limit wins over the runner's; without either, no --time.
+  const time = (spec: Record<string, unknown>, timeoutSeconds?: number) =>
+    sbatchArgs({ kind: "slurm", ...spec }, {
+      batch: "b",
+      n: 1,
+      concurrency: 1,
+      logDir: "/l",
+      cwd: "/c",
+      timeoutSeconds,
+    }).filter((a) => a.startsWith("--time"));
+  assert.deepEqual(time({ timeMinutes: 30 }, 61), ["--time=30"]);
+  assert.deepEqual(time({}), []);
+  const exit = {
+    id: "a",
+    attempt: 2,
+    code: 0,
+    signal: null,
+    host: "n1",
+    startedAt: "2026-01-01T00:00:00.000Z",
+    finishedAt: "2026-01-01T00:00:02.000Z",
+    wallSeconds: 2,
+  };
+  assert.deepEqual(parseExitRecord(JSON.stringify(exit)), exit);
+  assert.throws(
+    () => parseExitRecord("{"),
+    /Expected an exit record to be JSON, found a parse error/,
+  );
+  assert.throws(
+    () => parseExitRecord(JSON.stringify({ ...exit, attempt: "2" })),
+    /Expected exit record field "attempt" to be an integer, found/,
+  );
+});
+
+Deno.test("validateSweepSpec / runSweep: the executor of a spec is checked, naming the field", async () => {
+  const spec = (executor: unknown) => ({ ...lrSpec(), executor });
+  assert.equal(
+    validateSweepSpec(spec({ kind: "slurm", partition: "cpu", timeMinutes: 5 })).executor?.kind,
+    "slurm",
+  );
+  assert.equal(validateSweepSpec(spec({ kind: "local" })).executor?.kind, "local");
+  assert.throws(() => validateSweepSpec(spec({ kind: "pbs" })), /executor/);
+  assert.throws(
+    () => validateSweepSpec(spec({ kind: "slurm", cpusPerTask: 0 })),
+    /expected executor\.cpusPerTask to be a positive integer/,
+  );
+  assert.throws(() => validateSweepSpec(spec({ kind: "slurm", nodes: 2 })), /"nodes"/);
+  await assert.rejects(
+    () =>
+      runSweep({
+        spec: lrSpec(),
+        outDir: "/nonexistent/never-created",
+        entry: FAKE_TRIAL,
+        executor: { kind: "slurm", timeMinutes: 1.5 } as never,
+      }),
+    /Invalid executor: expected executor\.timeMinutes to be a positive integer/,
+  );
+});
+
+Deno.test("runSweep: trials left queued under Slurm are not taken over by the local executor", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sweep_foreign_" });
+  try {
+    const spec = { ...fakeSpec(dir, {}, [1]), seeds: [0] };
+    const store = ResultsStore.open(join(dir, "results.sqlite"));
+    store.syncSweep(spec, expandSweep(spec));
+    const [t] = expandSweep(spec);
+    store.markRunning(t.id, {
+      startedAt: new Date().toISOString(),
+      gitCommit: null,
+      versions: {},
+      status: "queued",
+      executor: "slurm",
+      batch: "fake-0123abcd",
+    });
+    store.close();
+    await assert.rejects(
+      () => runSweep({ spec, outDir: dir, entry: FAKE_TRIAL }),
+      /Expected the slurm executor for the 1 trials still queued or running under Slurm \(x=1_s0-[0-9a-f]+\), found executor local/,
+    );
+    assert.deepEqual(loadResults(join(dir, "results.sqlite")).map((r) => r.status), ["queued"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -259,7 +259,11 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
   const execSpec: ExecutorSpec = parseConfig(
     ExecutorSpecSchema,
     options.executor ?? options.spec.executor ?? { kind: "local" },
-    { what: "the executor", error: (m) => new TypeError(`Invalid executor: ${m}`) },
+    {
+      what: "the executor",
+      prefix: "executor.",
+      error: (m) => new TypeError(`Invalid executor: ${m}`),
+    },
   );
   let command = options.command;
   if (command === undefined) {

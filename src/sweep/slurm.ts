@@ -456,7 +456,7 @@ export class SlurmExecutor implements Executor {
       if (exit !== null) {
         if (exit.killedBy && t.jobId) {
           const job = await this.job(t.jobId);
-          if (job) exit.killedBy = killedBy(job);
+          if (job) exit.killedBy = slurmKilledBy(job);
         }
         this.tracked.delete(t.id);
         out.push({ type: "exited", id: t.id, exit });
@@ -508,7 +508,7 @@ export class SlurmExecutor implements Executor {
           startedAt: now,
           finishedAt: now,
           wallSeconds: 0,
-          killedBy: `${killedBy(job)}; the array task wrote no ${EXIT_RECORD_FILE}`,
+          killedBy: `${slurmKilledBy(job)}; the array task wrote no ${EXIT_RECORD_FILE}`,
         },
       });
     }
@@ -516,8 +516,18 @@ export class SlurmExecutor implements Executor {
   }
 }
 
-/** `Slurm: STATE (reason)`, with the time limit for a timeout. */
-function killedBy(job: JobInfo): string {
+/**
+ * Who killed a task, from Slurm's view of its job: `Slurm: STATE (reason)`, with the time limit
+ * for a timeout.
+ *
+ * @example
+ * ```ts
+ * import { parseScontrolJob, slurmKilledBy } from "./slurm.ts";
+ * slurmKilledBy(parseScontrolJob("JobState=TIMEOUT Reason=TimeLimit TimeLimit=00:01:00"));
+ * // "Slurm: TIMEOUT (TimeLimit, time limit 00:01:00)"
+ * ```
+ */
+export function slurmKilledBy(job: JobInfo): string {
   const why = [
     job.reason !== "None" ? job.reason : "",
     job.state === "TIMEOUT" && job.timeLimit ? `time limit ${job.timeLimit}` : "",
