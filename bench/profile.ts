@@ -7,9 +7,15 @@
  * Usage: `deno task bench:profile [--config small|readme] [--backend blas] [--steps N]
  * [--kind train|forward] [--out DIR]`
  *
- * Runs one warm-up step and one plain timed step, then `N` steps (default 3) under `tf.profile`,
- * which times every kernel dispatch (wall time on the CPU backends) and records the bytes it
- * added. Prints the table and writes `PROFILE.md` and `PROFILE.json` under `--out` (default
+ * Runs one warm-up step and one plain timed step, then `N` profiled steps (default 3). While
+ * profiling, the engine's `runKernelFunc` (through which every kernel and every custom-gradient
+ * op goes) is wrapped: each dispatch's wall time and the bytes it adds to `tf.memory()` are
+ * recorded as self time and self bytes (what nested dispatches took is subtracted), so a
+ * custom-gradient op (`tf.customGrad`, shown as `(custom gradient) <scope>`) counts only the JS
+ * around its kernels, not the kernels again. (`tf.profile` records such an op as one more kernel
+ * whose time and bytes include those of the kernels inside it, so its totals double count.)
+ * Wall time is the kernel's time on the CPU backends; on webgpu it is the time to enqueue.
+ * Prints the table and writes `PROFILE.md` and `PROFILE.json` under `--out` (default
  * `bench/results`); a run replaces its own config/backend/kind entry and keeps the others.
  *
  * Exit status: 0 written, 2 bad arguments, 1 any other failure.
@@ -35,7 +41,7 @@ export interface KernelStat {
   ms: number;
   /** Share of the profiled step's wall time (0..1). */
   share: number;
-  /** Bytes its outputs added per step (`tf.profile`'s `bytesAdded`, summed). */
+  /** Bytes it added to `tf.memory().numBytes` per step (its outputs; nested dispatches' excluded). */
   bytes: number;
 }
 
@@ -49,6 +55,8 @@ export interface Profile {
   generatedAt: string;
   /** Profiled steps averaged over. */
   steps: number;
+  /** 1-minute load average when the profile ended, and the CPUs (how busy the machine was). */
+  load: { average: number; cpus: number } | null;
   /** Wall time of one step without the profiler (ms). */
   plainStepMs: number;
   /** Mean wall time of a profiled step (ms). */
@@ -57,15 +65,78 @@ export interface Profile {
   kernelMs: number;
   /** Largest `tf.memory().numBytes` during a profiled step. */
   peakBytes: number;
+  /** `tf.memory()` growth over one profiled step (tensors, bytes): 0 when nothing leaks. */
+  retained: { tensors: number; bytes: number };
   /** Kernels, most time first. */
   kernels: KernelStat[];
 }
 
-/** A kernel record as `tf.profile` returns it (the fields used here). */
+/** One dispatch as the profiler records it. */
 export interface ProfiledKernel {
+  /** Kernel name, or `(custom gradient) <scope>` for a `tf.customGrad` op. */
   name: string;
-  bytesAdded: number;
-  kernelTimeMs: number | { error: string };
+  /** Wall time minus that of the dispatches nested in it. */
+  selfMs: number;
+  /** Bytes added to `tf.memory().numBytes`, minus those of nested dispatches. */
+  selfBytes: number;
+}
+
+type RunKernelFunc = (params: { kernelName?: string }) => unknown;
+interface EngineInternals {
+  runKernelFunc: RunKernelFunc;
+  state: { numBytes: number; activeScope: { name: string } | null };
+}
+
+/**
+ * Records every dispatch through the engine's `runKernelFunc` while `fn` runs: self time and
+ * self bytes (nested dispatches subtracted), and the peak `tf.memory().numBytes`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { recordDispatches } from "./profile.ts";
+ * const { records } = await recordDispatches(() => tf.tidy(() => tf.ones([4]).add(1).sum()).dispose());
+ * console.log(records.map((r) => r.name)); // e.g. ["Fill", "Add", "Sum"]
+ * ```
+ */
+export async function recordDispatches(
+  fn: () => unknown,
+): Promise<{ records: ProfiledKernel[]; peakBytes: number }> {
+  const engine = tf.engine() as unknown as EngineInternals;
+  const own = Object.prototype.hasOwnProperty.call(engine, "runKernelFunc");
+  const stock = engine.runKernelFunc;
+  const records: ProfiledKernel[] = [];
+  const stack: { ms: number; bytes: number }[] = [];
+  let peakBytes = engine.state.numBytes;
+  engine.runKernelFunc = function (this: EngineInternals, params) {
+    const name = params.kernelName ??
+      `(custom gradient) ${engine.state.activeScope?.name ?? "unnamed scope"}`;
+    const frame = { ms: 0, bytes: 0 };
+    stack.push(frame);
+    const b0 = engine.state.numBytes;
+    const t0 = performance.now();
+    try {
+      return stock.call(this, params);
+    } finally {
+      const ms = performance.now() - t0;
+      const bytes = engine.state.numBytes - b0;
+      stack.pop();
+      const parent = stack.at(-1);
+      if (parent) {
+        parent.ms += ms;
+        parent.bytes += bytes;
+      }
+      records.push({ name, selfMs: ms - frame.ms, selfBytes: bytes - frame.bytes });
+      peakBytes = Math.max(peakBytes, engine.state.numBytes);
+    }
+  };
+  try {
+    await fn();
+  } finally {
+    if (own) engine.runKernelFunc = stock;
+    else delete (engine as Partial<EngineInternals>).runKernelFunc;
+  }
+  return { records, peakBytes };
 }
 
 /**
@@ -81,6 +152,7 @@ export interface ProfiledKernel {
  * ```
  */
 export function kernelImplementation(kernel: string, backend: string): string {
+  if (kernel.startsWith("(custom gradient)")) return "JS around the kernels";
   if (kernel.startsWith("Coca")) return "fused host (Coca*)";
   if (backend !== "blas") return backend;
   if (kernel === "BatchMatMul" || kernel === "_FusedMatMul") return "OpenBLAS sgemm";
@@ -90,15 +162,15 @@ export function kernelImplementation(kernel: string, backend: string): string {
 }
 
 /**
- * Aggregates `tf.profile` kernel records of `steps` steps into per-step stats by kernel name,
- * most time first.
+ * Aggregates the dispatch records of `steps` steps into per-step stats by kernel name, most
+ * time first.
  *
  * @example
  * ```ts
  * import { aggregateKernels } from "./profile.ts";
  * const s = aggregateKernels([
- *   { name: "Add", bytesAdded: 8, kernelTimeMs: 1 },
- *   { name: "Add", bytesAdded: 8, kernelTimeMs: 3 },
+ *   { name: "Add", selfBytes: 8, selfMs: 1 },
+ *   { name: "Add", selfBytes: 8, selfMs: 3 },
  * ], 2, 10, "cpu");
  * console.log(s[0]); // { kernel: "Add", impl: "cpu", count: 1, ms: 2, share: 0.2, bytes: 8 }
  * ```
@@ -113,8 +185,8 @@ export function aggregateKernels(
   for (const r of records) {
     const s = by.get(r.name) ?? { count: 0, ms: 0, bytes: 0 };
     s.count++;
-    s.ms += typeof r.kernelTimeMs === "number" ? r.kernelTimeMs : 0;
-    s.bytes += r.bytesAdded;
+    s.ms += r.selfMs;
+    s.bytes += r.selfBytes;
     by.set(r.name, s);
   }
   return [...by].map(([kernel, s]) => ({
@@ -138,8 +210,9 @@ function mib(bytes: number): string {
  * ```ts
  * import { renderProfile } from "./profile.ts";
  * const md = renderProfile({
- *   config: "small", kind: "train", backend: "cpu", detail: "cpu", generatedAt: "now", steps: 1,
- *   plainStepMs: 10, profiledStepMs: 11, kernelMs: 8, peakBytes: 0, kernels: [],
+ *   config: "small", kind: "train", backend: "cpu", detail: "cpu", generatedAt: "now", steps: 1, load: null,
+ *   plainStepMs: 10, profiledStepMs: 11, kernelMs: 8, peakBytes: 0, retained: { tensors: 0, bytes: 0 },
+ *   kernels: [],
  * });
  * console.log(md[0]); // "## small config, train step, cpu"
  * ```
@@ -151,11 +224,17 @@ export function renderProfile(p: Profile): string[] {
   return [
     `## ${p.config} config, ${p.kind === "train" ? "train step" : "forward"}, ${p.backend}`,
     "",
-    `${p.generatedAt}; ${p.detail}. Mean of ${p.steps} profiled steps: ` +
+    `${p.generatedAt}; ${p.detail}` +
+    (p.load
+      ? `; load average ${p.load.average.toFixed(1)} on ${p.load.cpus} CPUs` +
+        (p.load.average > p.load.cpus ? " (busy machine: times inflated)" : "")
+      : "") +
+    `. Mean of ${p.steps} profiled steps: ` +
     `${p.profiledStepMs.toFixed(0)} ms per step (${p.plainStepMs.toFixed(0)} ms without the ` +
     `profiler), of which ${p.kernelMs.toFixed(0)} ms in kernels and ${other.toFixed(0)} ms ` +
     `outside them (JS between dispatches: autograd tape, gradient bookkeeping, tensor creation, ` +
-    `GC). Peak tf memory during a step: ${mib(p.peakBytes)} MiB.`,
+    `GC). Peak tf memory during a step: ${mib(p.peakBytes)} MiB; retained after a step: ` +
+    `${p.retained.tensors} tensors, ${mib(p.retained.bytes)} MiB.`,
     "",
     "| implementation | ms per step | share |",
     "| --- | --: | --: |",
@@ -186,9 +265,12 @@ export function renderProfiles(profiles: readonly Profile[]): string {
   const out = [
     "# Kernel profiles",
     "",
-    "Written by `deno task bench:profile` (`bench/profile.ts`). Per-kernel time (wall time of each",
-    "dispatch, from `tf.profile`), calls and bytes allocated (`bytesAdded`, the kernel's outputs)",
-    "per step, averaged over the profiled steps. Timings on a shared machine are noisy.",
+    "Written by `bench/profile.ts`. Per kernel: calls, self time (wall time of each dispatch,",
+    "nested dispatches subtracted) and bytes allocated (what it added to `tf.memory()`, i.e. its",
+    "outputs) per step, averaged over the profiled steps. `(custom gradient) ...` rows are the JS",
+    "of `tf.customGrad` ops around their kernels. `Reshape` and `Identity` share their input's",
+    "buffer, but `tf.memory()` counts their bytes all the same. Timings on a shared machine are",
+    "noisy.",
   ];
   for (const p of profiles) out.push("", ...renderProfile(p));
   return out.join("\n") + "\n";
@@ -226,13 +308,19 @@ export async function profileCase(
   const plainStepMs = performance.now() - t0;
   const records: ProfiledKernel[] = [];
   let peakBytes = 0;
+  const before = tf.memory();
   t0 = performance.now();
   for (let i = 0; i < steps; i++) {
-    const info = await tf.profile(once);
-    records.push(...info.kernels as unknown as ProfiledKernel[]);
-    peakBytes = Math.max(peakBytes, info.peakBytes);
+    const r = await recordDispatches(once);
+    records.push(...r.records);
+    peakBytes = Math.max(peakBytes, r.peakBytes);
   }
   const profiledStepMs = (performance.now() - t0) / steps;
+  const after = tf.memory();
+  const retained = {
+    tensors: (after.numTensors - before.numTensors) / steps,
+    bytes: (after.numBytes - before.numBytes) / steps,
+  };
   run.dispose();
   const kernels = aggregateKernels(records, steps, profiledStepMs, backend);
   const [config, ...rest] = id.split("-");
@@ -243,12 +331,22 @@ export async function profileCase(
     detail: b.detail,
     generatedAt: new Date().toISOString(),
     steps,
+    load: loadNow(),
     plainStepMs,
     profiledStepMs,
     kernelMs: kernels.reduce((s, k) => s + k.ms, 0),
     peakBytes,
+    retained,
     kernels,
   };
+}
+
+function loadNow(): { average: number; cpus: number } | null {
+  try {
+    return { average: Deno.loadavg()[0], cpus: navigator.hardwareConcurrency };
+  } catch {
+    return null;
+  }
 }
 
 if (import.meta.main) {

@@ -728,6 +728,16 @@ export interface SideBySide {
   anchor: AnchorResult[];
   ours: SideResult[];
   threadRuns: SideResult[];
+  /** 1-minute load average before and after the section, and the CPUs (how busy the machine was). */
+  load?: { start: number; end: number; cpus: number };
+}
+
+function loadAverage(): number {
+  try {
+    return Deno.loadavg()[0];
+  } catch {
+    return NaN;
+  }
 }
 
 /**
@@ -741,6 +751,7 @@ export interface SideBySide {
  * ```
  */
 export async function runSideBySide(root: URL, plan: SidePlan): Promise<SideBySide> {
+  const start = loadAverage();
   const ours: SideResult[] = [];
   for (const c of plan.cases) ours.push(await runOurs(root, c));
   const threadRuns: SideResult[] = [];
@@ -755,7 +766,8 @@ export async function runSideBySide(root: URL, plan: SidePlan): Promise<SideBySi
     if (!a.ok) anchorUnavailable = a.reason;
     else for (const job of plan.anchorJobs) anchor.push(await runAnchor(a, job));
   }
-  return { plan, anchorUnavailable, anchor, ours, threadRuns };
+  const load = { start, end: loadAverage(), cpus: navigator.hardwareConcurrency };
+  return { plan, anchorUnavailable, anchor, ours, threadRuns, load };
 }
 
 /**
@@ -824,7 +836,15 @@ export function sideBySideSection(s: SideBySide): string[] {
   out.push(
     `Ours: the blas backend, ${s.plan.threads} OpenBLAS threads, each case in its own process ` +
       "(`bench/case_runner.ts`), so its peak RSS (`VmHWM`) is its own. Ratio: our median over " +
-      "the PyTorch anchor's median, both measured in this run; below 1 is faster than PyTorch.",
+      "the PyTorch anchor's median, both measured in this run; below 1 is faster than PyTorch." +
+      (s.load
+        ? ` Load average ${s.load.start.toFixed(1)} → ${s.load.end.toFixed(1)} on ${s.load.cpus} ` +
+          `CPUs${
+            Math.max(s.load.start, s.load.end) > s.load.cpus
+              ? " (a busy machine: times are inflated and the ratio unreliable)"
+              : ""
+          }.`
+        : ""),
     "",
   );
   if (s.anchorUnavailable) {

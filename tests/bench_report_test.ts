@@ -320,7 +320,8 @@ Deno.test("sideBySideSection: ratios only from this run's anchor, memory and gro
       { case: plan.threadCases[1], result: train, error: null },
     ],
   };
-  const md = sideBySideSection(base).join("\n");
+  const md = sideBySideSection({ ...base, load: { start: 3, end: 1, cpus: 2 } }).join("\n");
+  assert.match(md, /Load average 3\.0 → 1\.0 on 2 CPUs \(a busy machine/);
   assert.match(
     md,
     /\| small forward \(small-forward\) \| 500\.00 ms \| 250\.00 ms \| 2\.00× \| 500 \| 1024 \| 10 → 10 \| 1 → 1 \| \+3 \| 4 \(3\) \|/,
@@ -410,19 +411,21 @@ import {
   aggregateKernels,
   kernelImplementation,
   type Profile,
+  recordDispatches,
   renderProfile,
   renderProfiles,
 } from "../bench/profile.ts";
+import * as tf from "@tensorflow/tfjs";
 import { setupBackend } from "../src/backends/setup.ts";
 
 Deno.test("aggregateKernels: calls, ms, share and bytes per step, most time first", () => {
   const stats = aggregateKernels(
     [
-      { name: "Add", bytesAdded: 100, kernelTimeMs: 1 },
-      { name: "BatchMatMul", bytesAdded: 400, kernelTimeMs: 10 },
-      { name: "Add", bytesAdded: 100, kernelTimeMs: 3 },
-      { name: "Add", bytesAdded: 100, kernelTimeMs: { error: "no timer" } },
-      { name: "BatchMatMul", bytesAdded: 400, kernelTimeMs: 6 },
+      { name: "Add", selfBytes: 100, selfMs: 1 },
+      { name: "BatchMatMul", selfBytes: 400, selfMs: 10 },
+      { name: "Add", selfBytes: 100, selfMs: 3 },
+      { name: "Add", selfBytes: 100, selfMs: 0 },
+      { name: "BatchMatMul", selfBytes: 400, selfMs: 6 },
     ],
     2,
     20,
@@ -458,10 +461,12 @@ Deno.test("renderProfile: summary, time by implementation, the kernel table", ()
     detail: "OpenBLAS, threads=2",
     generatedAt: "2026-11-30T00:00:00Z",
     steps: 2,
+    load: { average: 5, cpus: 2 },
     plainStepMs: 900,
     profiledStepMs: 1000,
     kernelMs: 700,
     peakBytes: 300 * 2 ** 20,
+    retained: { tensors: 0, bytes: 0 },
     kernels: [
       {
         kernel: "BatchMatMul",
@@ -476,6 +481,7 @@ Deno.test("renderProfile: summary, time by implementation, the kernel table", ()
   };
   const md = renderProfile(p).join("\n");
   assert.match(md, /^## small config, train step, blas/);
+  assert.match(md, /load average 5\.0 on 2 CPUs \(busy machine: times inflated\)/);
   assert.match(
     md,
     /1000 ms per step \(900 ms without the profiler\), of which 700 ms in kernels and 300 ms outside/,
@@ -488,4 +494,33 @@ Deno.test("renderProfile: summary, time by implementation, the kernel table", ()
     renderProfiles([p, { ...p, config: "readme" }]),
     /## small config[\s\S]*## readme config/,
   );
+});
+
+Deno.test("recordDispatches: self time and bytes, a custom-gradient op not counted twice", async () => {
+  await tf.setBackend("cpu");
+  const x = tf.ones([1000]);
+  const square = tf.customGrad((a) => {
+    const t = a as tf.Tensor;
+    return { value: t.mul(t).add(1), gradFunc: (dy: tf.Tensor) => dy.mul(t).mul(2) };
+  });
+  const { records, peakBytes } = await recordDispatches(() => {
+    const y = tf.tidy(() => square(x) as tf.Tensor);
+    y.dispose();
+  });
+  const names = records.map((r) => r.name);
+  assert.deepEqual(names.filter((n) => !n.startsWith("(custom gradient)")), ["Multiply", "Add"]);
+  const op = records.find((r) => r.name.startsWith("(custom gradient)"));
+  assert.ok(op, names.join(", "));
+  const mul = records.find((r) => r.name === "Multiply")!;
+  assert.equal(mul.selfBytes, 4000, "Multiply's output");
+  // The op's own bytes exclude its kernels' outputs (the intermediate is freed by then).
+  assert.ok(op.selfBytes <= 4000, `custom op self bytes ${op.selfBytes}`);
+  assert.ok(records.every((r) => r.selfMs >= 0));
+  assert.ok(peakBytes >= 4000 + 8000);
+  assert.equal(
+    Object.prototype.hasOwnProperty.call(tf.engine(), "runKernelFunc"),
+    false,
+    "the engine is unwrapped afterwards",
+  );
+  x.dispose();
 });
