@@ -633,11 +633,7 @@ async function trialOutcome(trialDir: string, exit: ExitRecord): Promise<Outcome
     ? `timed out after ${exit.timedOutSeconds} s`
     : exit.killedBy
     ? `killed by ${exit.killedBy}${
-      exit.signal
-        ? ` (signal ${exit.signal})`
-        : exit.code !== null
-        ? ` (exit code ${exit.code})`
-        : ""
+      exit.signal ? `, signal ${exit.signal}` : exit.code !== null ? `, exit code ${exit.code}` : ""
     }`
     : exit.signal
     ? `killed by signal ${exit.signal} (exit code ${exit.code})`
