@@ -866,3 +866,33 @@ Deno.test("runSweep: trials left queued under Slurm are not taken over by the lo
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("runSweep (local): trials ending together are all recorded; a command that cannot start is failed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sweep_burst_" });
+  try {
+    const protocol = new URL("../src/sweep/protocol.ts", import.meta.url).href;
+    const code = `import { writeFinal } from "${protocol}";
+      await writeFinal(Deno.env.get("SWEEP_TRIAL_DIR"), { metrics: { ok: 1 } });`;
+    const summary = await runSweep({
+      spec: { name: "burst", base: { x: 0 }, grid: { x: [1, 2, 3, 4, 5, 6, 7, 8] }, seeds: [0] },
+      outDir: join(dir, "out"),
+      command: (t) =>
+        t.config.x === 8
+          ? { cmd: join(dir, "no-such-program"), args: [] }
+          : { cmd: Deno.execPath(), args: ["eval", code] },
+      concurrency: 4,
+      gitCommit: null,
+    });
+    assert.deepEqual([summary.started, summary.done, summary.failed, summary.pending], [
+      8,
+      7,
+      1,
+      0,
+    ]);
+    const rows = loadResults(summary.dbPath);
+    assert.match(rows[7].error!, /^could not start the trial: /);
+    assert.ok(rows.every((r) => r.executor === "local" && r.host), "every trial records its host");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -70,9 +70,10 @@ export class LocalExecutor implements Executor {
     this.timeoutSeconds = options.timeoutSeconds;
   }
 
-  /** Trials running. */
+  /** Trials running, or ended and not yet reported by {@linkcode LocalExecutor.poll}. */
   inFlight(): number {
-    return this.running.size;
+    return this.running.size +
+      this.updates.filter((u) => u.type === "exited" || u.type === "cancelled").length;
   }
 
   /** Starts every task now (the runner never hands over more than the concurrency). */

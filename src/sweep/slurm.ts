@@ -42,6 +42,8 @@ export const SLURM_TASK_PERMISSIONS: readonly string[] = [
 const EXIT_RECORD_GRACE_SECONDS = 30;
 /** Seconds to wait for cancelled tasks to leave the queue. */
 const CANCEL_WAIT_SECONDS = 60;
+/** Seconds the queue may stay unreadable (e.g. slurmctld restarting) before the runner gives up. */
+const QUEUE_OUTAGE_SECONDS = 120;
 
 /** Options of {@linkcode SlurmExecutor}. */
 export interface SlurmExecutorOptions {
@@ -256,6 +258,7 @@ export class SlurmExecutor implements Executor {
   private readonly opts: SlurmExecutorOptions;
   private readonly logDir: string;
   private readonly tracked = new Map<string, Tracked>();
+  private failingSince: number | null = null;
 
   /** @param options the spec, concurrency and sweep folder */
   constructor(options: SlurmExecutorOptions) {
@@ -375,7 +378,16 @@ export class SlurmExecutor implements Executor {
       if (signal.aborted) done();
     });
     if (signal.aborted) return [];
-    return await this.check();
+    try {
+      const updates = await this.check();
+      this.failingSince = null;
+      return updates;
+    } catch (e) {
+      // The controller may be restarting: look again at the next poll, for a while.
+      this.failingSince ??= Date.now();
+      if (Date.now() - this.failingSince > QUEUE_OUTAGE_SECONDS * 1000) throw e;
+      return [];
+    }
   }
 
   /** `scancel` of every task followed; waits until they left the queue. */
