@@ -310,7 +310,22 @@ await backendTest(
     // The two outputs, no saved probabilities (no gradient tape).
     assert.equal(tf.memory().numTensors, before + 2);
     assert.deepEqual([a.result.shape, b.result.shape], [[2, 5, 12], [2, 5, 12]]);
-    tf.dispose([q, k, kh, a.result, b.result]);
+    // Without the probabilities (scratch) the kernel gives the same output, bit for bit, and a
+    // later call does not disturb an earlier output.
+    const run = (saveProbs: boolean, query = q) =>
+      tf.engine().runKernel(
+        "CocaAttention",
+        { q: query, k: kh, v: kh, bias: mask } as unknown as tf.NamedTensorMap,
+        { scale: 0.5, causal: false, saveProbs } as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor[];
+    const [withProbs, probs] = run(true), scratchOnly = run(false);
+    assert.equal(scratchOnly.length, 1);
+    const first = scratchOnly[0].dataSync().slice();
+    const again = run(false, kh); // other queries, other probabilities in the scratch
+    assert.deepEqual(scratchOnly[0].dataSync(), withProbs.dataSync());
+    assert.deepEqual(scratchOnly[0].dataSync(), first);
+    assert.deepEqual(probs.shape, [2, 3, 5, 5]);
+    tf.dispose([q, k, kh, a.result, b.result, withProbs, probs, ...scratchOnly, ...again]);
   },
 );
 

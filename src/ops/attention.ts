@@ -6,7 +6,8 @@
  * either way (tests/attention_kernel_test.ts).
  *
  * A backend kernel pair under these names takes inputs `q`, `k`, `v` (and `bias` when given)
- * with attrs `{scale, causal}` and returns `[out (b, L, h·dv), probs (b, h, L, M)]`; the
+ * with attrs `{scale, causal, saveProbs}` and returns `[out (b, L, h·dv), probs (b, h, L, M)]`
+ * (only `[out]` when `saveProbs` is false: no gradient is being recorded); the
  * gradient kernel takes `q`, `k`, `v`, `probs`, `dy` with attr `{scale}` and returns
  * `[dq, dk, dv]` (see `src/backends/blas/attention_kernel.ts`).
  *
@@ -118,7 +119,9 @@ export function plainAttention(
 
 /**
  * {@linkcode attention} through the fused kernels of the active backend, differentiable in `q`,
- * `k` and `v` (`tf.customGrad`; the gradient kernel reuses the forward's probabilities).
+ * `k` and `v` (`tf.customGrad`; the gradient kernel reuses the forward's probabilities). Outside
+ * `tf.grads` and its kin (no gradient tape) the forward kernel alone runs and keeps no
+ * probabilities.
  *
  * @example
  * ```ts ignore
@@ -131,16 +134,19 @@ export function fusedAttention(
   v: tf.Tensor,
   opts: AttentionOptions = {},
 ): tf.Tensor {
-  const scale = opts.scale ?? 1, bias = opts.bias;
-  const attrs = { scale, causal: opts.causal ?? false } as unknown as tf.NamedAttrMap;
+  const scale = opts.scale ?? 1, bias = opts.bias, causal = opts.causal ?? false;
+  const forward = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor, saveProbs: boolean) =>
+    tf.engine().runKernel(
+      ATTENTION_KERNEL,
+      (bias
+        ? { q: qi, k: ki, v: vi, bias }
+        : { q: qi, k: ki, v: vi }) as unknown as tf.NamedTensorMap,
+      { scale, causal, saveProbs } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+  if (!recordingGradients()) return forward(q, k, v, false)[0];
   const op = tf.customGrad(
     ((qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor, save: tf.GradSaveFunc) => {
-      const inputs = bias ? { q: qi, k: ki, v: vi, bias } : { q: qi, k: ki, v: vi };
-      const [value, probs] = tf.engine().runKernel(
-        ATTENTION_KERNEL,
-        inputs as unknown as tf.NamedTensorMap,
-        attrs,
-      ) as tf.Tensor[];
+      const [value, probs] = forward(qi, ki, vi, true);
       save([qi, ki, vi, probs]);
       const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.engine().runKernel(
@@ -158,6 +164,11 @@ export function fusedAttention(
     }) as unknown as Parameters<typeof tf.customGrad>[0],
   ) as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor;
   return op(q, k, v);
+}
+
+/** Whether tfjs is recording a gradient tape (inside `tf.grads`, `tf.variableGrads`, ...). */
+function recordingGradients(): boolean {
+  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
 }
 
 const causalCache = new Map<string, tf.Tensor2D>();

@@ -9,7 +9,10 @@
  * `CocaAttention`: inputs `q (b, h, L, dk)`, `k (b, M, dk)` and `v (b, M, dv)` (multi-query: one
  * key/value head shared by the `h` query heads) or `k (b, h, M, dk)`, `v (b, h, M, dv)`
  * (multi-head), optionally `bias` broadcastable to `(b, h, L, M)`; attrs `scale` and `causal` →
- * `[out (b, L, h·dv), probs (b, h, L, M)]`, heads merged head-major in `out`. Each score row is
+ * `[out (b, L, h·dv), probs (b, h, L, M)]`, heads merged head-major in `out`; with attr
+ * `saveProbs: false` (inference: nothing will ask for the gradient) only `[out]`, the
+ * probabilities then living in a reused scratch array (a fresh array costs a page fault per 4 KiB
+ * on first touch, about as much as the products themselves here). Each score row is
  * `s = q·k` (one product), then `s · scale` (when `scale ≠ 1`), then `+ MASK_VALUE` where
  * `causal` hides key `j` from query `i` (`j > M - L + i`), then `+ bias`, each rounded to
  * float32 in that order, as the op form computes it; then softmax with the row maximum
@@ -45,6 +48,11 @@ export interface AttentionAttrs {
   scale: number;
   /** Mask key `j` from query `i` where `j > M - L + i` (queries are the last `L` of `M` positions). */
   causal: boolean;
+  /**
+   * Return the probabilities for the gradient (default true); false: compute them in a reused
+   * scratch array and return only the output.
+   */
+  saveProbs?: boolean;
 }
 
 /** The dimensions of one attention call, from its input shapes. */
@@ -131,7 +139,7 @@ export function biasStrides(shape: readonly number[], to: readonly number[]): nu
 }
 
 /** A scratch array of at least `n` floats, reused across calls (kernels run one at a time). */
-const scratch: Float32Array[] = [new Float32Array(0), new Float32Array(0)];
+const scratch: Float32Array[] = [new Float32Array(0), new Float32Array(0), new Float32Array(0)];
 function scratchOf(slot: number, n: number): Float32Array {
   if (scratch[slot].length < n) scratch[slot] = new Float32Array(Math.max(n, 1024));
   return scratch[slot].subarray(0, n);
@@ -179,7 +187,9 @@ function softmaxRow(
 }
 
 /**
- * The forward on host arrays: `[out (b, L, h·dv), probs (b, h, L, M)]` (see the module).
+ * The forward on host arrays: `out (b, L, h·dv)` and `probs (b, h, L, M)` (see the module);
+ * with `attrs.saveProbs === false`, `probs` is a view of a scratch array that the next call
+ * overwrites.
  *
  * @example
  * ```ts
@@ -204,7 +214,9 @@ export function attentionForward(
   bias?: Bias,
 ): { out: Float32Array; probs: Float32Array } {
   const { b, h, L, M, dk, dv, shared } = dims;
-  const probs = new Float32Array(b * h * L * M);
+  const probs = attrs.saveProbs === false
+    ? scratchOf(2, b * h * L * M)
+    : new Float32Array(b * h * L * M);
   const out = new Float32Array(b * L * h * dv);
   if (probs.length === 0 || out.length === 0) return { out, probs };
   // One product per batch (multi-query: all heads' queries against the shared keys) or per head.
@@ -371,7 +383,7 @@ export function registerAttentionKernels(backendName: string): void {
       const { q, k, v, bias } = inputs as Record<"q" | "k" | "v", tf.TensorInfo> & {
         bias?: tf.TensorInfo;
       };
-      const { scale, causal } = attrs as unknown as AttentionAttrs;
+      const { scale, causal, saveProbs } = attrs as unknown as AttentionAttrs;
       const dims = attentionDims(q.shape, k.shape, v.shape);
       const { b, h, L, M, dv } = dims;
       const biasInput = bias
@@ -386,10 +398,11 @@ export function registerAttentionKernels(backendName: string): void {
         float32Of(backend, q, "q"),
         float32Of(backend, k, "k"),
         float32Of(backend, v, "v"),
-        { scale: scale ?? 1, causal: causal ?? false },
+        { scale: scale ?? 1, causal: causal ?? false, saveProbs: saveProbs ?? true },
         biasInput,
       );
-      return [cpuOutput(backend, [b, L, h * dv], out), cpuOutput(backend, [b, h, L, M], probs)];
+      const value = cpuOutput(backend, [b, L, h * dv], out);
+      return saveProbs === false ? [value] : [value, cpuOutput(backend, [b, h, L, M], probs)];
     },
   });
   tf.registerKernel({
