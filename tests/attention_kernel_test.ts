@@ -329,6 +329,22 @@ await backendTest(
   },
 );
 
+await backendTest(
+  "attention outside a gradient tape leaves only its output (a kernel may return the probabilities anyway)",
+  ["blas", "webgpu"],
+  async () => {
+    const q = tf.randomNormal([2, 3, 4, 8], 0, 1, "float32", 6);
+    const k = tf.randomNormal([2, 5, 8], 0, 1, "float32", 7);
+    const before = tf.memory().numTensors;
+    const { result, kernels } = traceKernelsSync(() => attention(q, k, k, { scale: 0.3 }));
+    assert.equal(tf.memory().numTensors, before + 1);
+    assert.equal(kernels.has("CocaAttention"), hasFusedAttention());
+    assert.deepEqual(result.shape, [2, 4, 24]);
+    await result.data();
+    tf.dispose([q, k, result]);
+  },
+);
+
 await backendTest("fused attention: shape errors name the shapes", ["blas"], () => {
   const q = tf.zeros([2, 3, 4, 5]);
   assert.throws(() => attention(q, tf.zeros([2, 6, 4]), tf.zeros([2, 6, 5])), /k as wide as q/);

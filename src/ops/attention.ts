@@ -7,7 +7,7 @@
  *
  * A backend kernel pair under these names takes inputs `q`, `k`, `v` (and `bias` when given)
  * with attrs `{scale, causal, saveProbs}` and returns `[out (b, L, h·dv), probs (b, h, L, M)]`
- * (only `[out]` when `saveProbs` is false: no gradient is being recorded); the
+ * (`saveProbs` false: no gradient is being recorded, so it may return `[out]` alone); the
  * gradient kernel takes `q`, `k`, `v`, `probs`, `dy` with attr `{scale}` and returns
  * `[dq, dk, dv]` (see `src/backends/blas/attention_kernel.ts`).
  *
@@ -44,7 +44,8 @@ export interface AttentionOptions {
  * `v (b, M, dv)` shared by the heads (multi-query) or `k (b, h, M, dk)`, `v (b, h, M, dv)`
  * (multi-head); returns `(b, L, h·dv)`, head-major along the last axis. Each score is rounded to
  * float32 after the product, after the scale, after the causal mask and after the bias, in that
- * order, as the reference computes it; the softmax subtracts the row maximum.
+ * order; a masked score ends at the most negative float32 (or below), so its probability is
+ * exactly 0, as with the reference's `masked_fill`. The softmax subtracts the row maximum.
  *
  * @example
  * ```ts
@@ -143,7 +144,12 @@ export function fusedAttention(
         : { q: qi, k: ki, v: vi }) as unknown as tf.NamedTensorMap,
       { scale, causal, saveProbs } as unknown as tf.NamedAttrMap,
     ) as tf.Tensor[];
-  if (!recordingGradients()) return forward(q, k, v, false)[0];
+  if (!recordingGradients()) {
+    // A kernel may return the probabilities anyway (saveProbs is a hint): drop them.
+    const [out, ...rest] = forward(q, k, v, false);
+    tf.dispose(rest);
+    return out;
+  }
   const op = tf.customGrad(
     ((qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor, save: tf.GradSaveFunc) => {
       const [value, probs] = forward(qi, ki, vi, true);
