@@ -427,7 +427,7 @@ export const README_MIN_FREE_BYTES = 16 * 2 ** 30;
  * import { planSideBySide } from "./report.ts";
  * const p = planSideBySide({ quick: true, threads: 2 });
  * console.log(p.cases.map((c) => c.id), p.anchorSkipped);
- * // ["small-forward", "small-train-step"] "quick mode: the PyTorch anchor is not run"
+ * // ["small-forward", "small-train-step", "readme-forward", "readme-train-step"] "quick mode (--quick)"
  * ```
  */
 export function planSideBySide(o: SidePlanOptions): SidePlan {
@@ -442,7 +442,7 @@ export function planSideBySide(o: SidePlanOptions): SidePlan {
     warmup: Math.min(smallWarmup, n - 1),
   });
   let readmeSkipped: string | null = null;
-  if (o.quick) readmeSkipped = "quick mode: the README config is not run";
+  if (o.quick) readmeSkipped = "quick mode (--quick)";
   else if (o.noReadme) readmeSkipped = "--no-readme";
   else if (o.availableBytes !== undefined && o.availableBytes < README_MIN_FREE_BYTES) {
     readmeSkipped = `${(o.availableBytes / 2 ** 30).toFixed(1)} GiB of memory available, the ` +
@@ -466,11 +466,7 @@ export function planSideBySide(o: SidePlanOptions): SidePlan {
   const threadCases = threadCounts.map((t) =>
     t === o.threads ? cases[1] : small("train", t, threadSteps)
   );
-  const anchorSkipped = o.quick
-    ? "quick mode: the PyTorch anchor is not run"
-    : o.noPytorch
-    ? "--no-pytorch"
-    : null;
+  const anchorSkipped = o.quick ? "quick mode (--quick)" : o.noPytorch ? "--no-pytorch" : null;
   const anchorJobs: AnchorJob[] = [];
   if (!anchorSkipped) {
     anchorJobs.push({ config: "small", threads: o.threads });
