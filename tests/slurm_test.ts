@@ -31,10 +31,12 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}) {
 
 /** Finds or starts a cluster; returns why the tests must be skipped, or null. */
 function setUpCluster(): { skip: string | null; startedHere: boolean } {
-  if (run("sbatch", ["--version"]).code !== 0 || run("which", ["slurmctld", "munged"]).code !== 0) {
+  const tools = ["sbatch", "squeue", "scontrol", "scancel", "slurmctld", "slurmd", "munged"];
+  const missing = tools.filter((t) => run("bash", ["-c", `command -v ${t}`]).code !== 0);
+  if (missing.length > 0) {
     return {
       skip:
-        "Slurm is not installed (no sbatch, slurmctld or munged): install slurm-wlm and munge " +
+        `Slurm is not installed (missing: ${missing.join(", ")}): install slurm-wlm and munge ` +
         "(as .ci/run does) and run as root, or set SLURM_CONF to a running cluster",
       startedHere: false,
     };
