@@ -12,10 +12,11 @@
  * order), the softmax with the row maximum subtracted, written as the saved probabilities, and
  * `out[d] = Σ_j p_j v[j, d]` with the heads merged.
  *
- * `CocaAttentionGrad`: `q`, `k`, `v`, `probs`, `dy (b, L, h·dv)`, attr `scale` → `[dq, dk, dv]`
- * in two dispatches: `dS = (P ⊙ dP − P · rowsum(P ⊙ dP)) · scale` with `dP = dO·Vᵀ` (a workgroup
- * per row), then `dQ = dS·K`, `dK = dSᵀ·Q` and `dV = Pᵀ·dO` (summed over the heads when `k`, `v`
- * are shared) together, one thread per output element.
+ * `CocaAttentionGrad`: `q`, `k`, `v`, `probs`, `dy (b, L, h·dv)`, attr `scale` → `[dq, dk, dv]`:
+ * one dispatch for `dS = (P ⊙ dP − P · rowsum(P ⊙ dP)) · scale` with `dP = dO·Vᵀ` (a workgroup
+ * per row, which also writes `dO` with the heads split, `(b, h, L, dv)`), then `dQ = dS·K`,
+ * `dK = dSᵀ·Q` and `dV = Pᵀ·dO` on tfjs-webgpu's tiled `BatchMatMul` (summed over the heads when
+ * `k`, `v` are shared); reshapes cost no dispatch.
  *
  * @module
  */
@@ -114,14 +115,37 @@ const forwardCode = (wg: number, withBias: boolean) => `
     storageBarrier();
     workgroupBarrier();
     let dv = uniforms.dv;
-    if (live) {
-      let oBase = ((at.bb * uniforms.len + at.i) * uniforms.heads + at.hh) * dv;
-      for (var d = tid; d < dv; d = d + WG) {
-        var acc = 0.0;
-        for (var j = 0; j < M; j = j + 1) {
+    let oBase = ((at.bb * uniforms.len + at.i) * uniforms.heads + at.hh) * dv;
+    if (dv * 2 > WG) {
+      if (live) {
+        for (var d = tid; d < dv; d = d + WG) {
+          var acc = 0.0;
+          for (var j = 0; j < M; j = j + 1) {
+            acc = acc + probs[pBase + j] * v[(at.kv + j) * dv + d];
+          }
+          outV[oBase + d] = acc;
+        }
+      }
+    } else {
+      // Narrow values: the keys split into S interleaved slices, thread (slice, d), then a sum
+      // over the slices.
+      let S = WG / dv;
+      let sl = tid / dv;
+      let d = tid % dv;
+      var acc = 0.0;
+      if (sl < S && live) {
+        for (var j = sl; j < M; j = j + S) {
           acc = acc + probs[pBase + j] * v[(at.kv + j) * dv + d];
         }
-        outV[oBase + d] = acc;
+      }
+      wgBuf[tid] = acc;
+      workgroupBarrier();
+      if (tid < dv && live) {
+        var sum = 0.0;
+        for (var u = 0; u < S; u = u + 1) {
+          sum = sum + wgBuf[u * dv + tid];
+        }
+        outV[oBase + tid] = sum;
       }
     }
   }
@@ -129,7 +153,7 @@ const forwardCode = (wg: number, withBias: boolean) => `
 
 /** `dS` of one row per workgroup. */
 const scoresGradCode = (wg: number) => `
-  ${bindingsWgsl(["dS"], [["v", "f32"], ["probs", "f32"], ["dy", "f32"]], UNIFORMS)}
+  ${bindingsWgsl(["dS", "dyT"], [["v", "f32"], ["probs", "f32"], ["dy", "f32"]], UNIFORMS)}
   ${workgroupReduceWgsl(wg)}
   ${ROW}
   @compute @workgroup_size(${wg})
@@ -157,75 +181,23 @@ const scoresGradCode = (wg: number) => `
       t = t + pdp;
     }
     let rowSum = wgSum(tid, t);
-    for (var j = tid; j < M; j = j + WG) {
-      if (live) {
+    if (live) {
+      for (var j = tid; j < M; j = j + WG) {
         dS[pBase + j] = (dS[pBase + j] - probs[pBase + j] * rowSum) * uniforms.scale;
       }
+      for (var d = tid; d < dv; d = d + WG) {
+        dyT[r * dv + d] = dy[oBase + d];
+      }
     }
   }
 `;
 
-const PRODUCTS_WG = 64;
-
-/** `dq`, `dk`, `dv` from `dS` and `P`: thread `index` computes element `index` of each. */
-const PRODUCTS = `
-  ${
-  bindingsWgsl(
-    ["dq", "dkOut", "dvOut"],
-    [["q", "f32"], ["k", "f32"], ["dS", "f32"], ["probs", "f32"], ["dy", "f32"]],
-    UNIFORMS,
-  )
+/** A stock webgpu kernel's function. */
+function kernel(name: string): tf.KernelFunc {
+  const config = tf.getKernel(name, "webgpu");
+  if (!config) throw new Error(`expected tfjs-webgpu to register ${name}, found none`);
+  return config.kernelFunc;
 }
-  @compute @workgroup_size(${PRODUCTS_WG})
-  fn main(${MULTI_HEADER}) {
-    let index = i32((wid.y * nwg.x + wid.x) * ${PRODUCTS_WG}u + lid.x);
-    let H = uniforms.heads;
-    let L = uniforms.len;
-    let M = uniforms.keys;
-    let dk = uniforms.dk;
-    let dv = uniforms.dv;
-    // dq[bb, hh, i, d] = Σ_j dS[r, j] k[kv + j, d]
-    if (index < uniforms.batch * H * L * dk) {
-      let r = index / dk;
-      let d = index % dk;
-      let kv = (r / (L * H)) * select(H, 1, uniforms.sharedKv != 0) + select((r / L) % H, 0, uniforms.sharedKv != 0);
-      var acc = 0.0;
-      for (var j = 0; j < M; j = j + 1) {
-        acc = acc + dS[r * M + j] * k[(kv * M + j) * dk + d];
-      }
-      dq[index] = acc;
-    }
-    // dk[kvHead, j, d] = Σ_(hh, i) dS[(bb, hh, i), j] q[(bb, hh, i), d], over the heads of kvHead
-    let heads = select(1, H, uniforms.sharedKv != 0);
-    let kvHeads = uniforms.batch * select(H, 1, uniforms.sharedKv != 0);
-    if (index < kvHeads * M * dk) {
-      let kvh = index / (M * dk);
-      let j = (index / dk) % M;
-      let d = index % dk;
-      let firstRow = kvh * heads * L;
-      var acc = 0.0;
-      for (var r = firstRow; r < firstRow + heads * L; r = r + 1) {
-        acc = acc + dS[r * M + j] * q[r * dk + d];
-      }
-      dkOut[index] = acc;
-    }
-    // dv[kvHead, j, d] = Σ_(hh, i) P[(bb, hh, i), j] dy[bb, i, hh, d]
-    if (index < kvHeads * M * dv) {
-      let kvh = index / (M * dv);
-      let j = (index / dv) % M;
-      let d = index % dv;
-      let firstRow = kvh * heads * L;
-      var acc = 0.0;
-      for (var r = firstRow; r < firstRow + heads * L; r = r + 1) {
-        let bb = r / (L * H);
-        let hh = (r / L) % H;
-        let i = r % L;
-        acc = acc + probs[r * M + j] * dy[((bb * L + i) * H + hh) * dv + d];
-      }
-      dvOut[index] = acc;
-    }
-  }
-`;
 
 function uniformsOf(
   dims: ReturnType<typeof attentionDims>,
@@ -298,26 +270,58 @@ export function registerWebGPUAttention(): void {
       const { b, h, L, M } = dims;
       const uniforms = uniformsOf(dims, scale, false, [0, 0, 0, 0]);
       const wg = rowWorkgroupSize(M);
-      const [dS] = runMultiOutput(
+      const [dS, dyT] = runMultiOutput(
         backend,
         { key: `cocaAttentionDs_${wg}`, code: scoresGradCode(wg), workgroups: b * h * L },
         [v, probs, dy],
-        [[b, h, L, M]],
+        [[b, h, L, M], [b, h, L, dims.dv]],
         uniforms,
       );
-      const most = Math.max(...[q, k, v].map((t) => t.shape.reduce((x, y) => x * y, 1)));
-      const grads = runMultiOutput(
-        backend,
-        {
-          key: "cocaAttentionProducts",
-          code: PRODUCTS,
-          workgroups: Math.ceil(most / PRODUCTS_WG),
-        },
-        [q, k, dS, probs, dy],
-        [[...q.shape], [...k.shape], [...v.shape]],
-        uniforms,
-      );
-      (backend as tf.KernelBackend).disposeData(dS.dataId);
+      // The three products on tfjs-webgpu's own (tiled) BatchMatMul: per batch with the heads
+      // folded into the rows when k, v are shared (which sums dK and dV over the heads), per
+      // batch and head otherwise.
+      const kb = backend as tf.KernelBackend;
+      const temps: tf.TensorInfo[] = [];
+      const reshape = (x: tf.TensorInfo, shape: number[]) => {
+        const out = kernel("Reshape")({
+          inputs: { x },
+          backend,
+          attrs: { shape },
+        }) as tf.TensorInfo;
+        temps.push(out);
+        return out;
+      };
+      const matMul = (a: tf.TensorInfo, c: tf.TensorInfo, transposeA: boolean) => {
+        const out = kernel("BatchMatMul")({
+          inputs: { a, b: c },
+          backend,
+          attrs: { transposeA, transposeB: false },
+        }) as tf.TensorInfo;
+        temps.push(out);
+        return out;
+      };
+      const [G, R] = dims.shared ? [b, h * L] : [b * h, L];
+      const dS3 = reshape(dS, [G, R, M]), p3 = reshape(probs, [G, R, M]);
+      const q3 = reshape(q, [G, R, dims.dk]), dyT3 = reshape(dyT, [G, R, dims.dv]);
+      const k3 = reshape(k, [G, M, dims.dk]);
+      const grads = [
+        kernel("Reshape")({
+          inputs: { x: matMul(dS3, k3, false) },
+          backend,
+          attrs: { shape: [...q.shape] },
+        }) as tf.TensorInfo,
+        kernel("Reshape")({
+          inputs: { x: matMul(dS3, q3, true) },
+          backend,
+          attrs: { shape: [...k.shape] },
+        }) as tf.TensorInfo,
+        kernel("Reshape")({
+          inputs: { x: matMul(p3, dyT3, true) },
+          backend,
+          attrs: { shape: [...v.shape] },
+        }) as tf.TensorInfo,
+      ];
+      for (const t of [dS, dyT, ...temps]) kb.disposeData(t.dataId);
       return grads;
     },
   });
