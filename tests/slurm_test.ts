@@ -409,22 +409,23 @@ Deno.test({
         gitCommit: null,
       });
       assert.equal(first.done, 3);
-      const [a, b] = loadResults(first.dbPath);
+      const [a, b, c] = loadResults(first.dbPath);
       // As a killed runner would leave them: a still "running" (its task has finished since and
-      // wrote its exit record), b "queued" with a job Slurm has never heard of and no exit record.
+      // wrote its exit record), b "queued" with a job Slurm has never heard of and no exit record,
+      // c "queued" with no job id (a runner killed in sbatch) but an exit record in its folder.
       const db = new DatabaseSync(first.dbPath);
-      db.prepare("UPDATE trials SET status = 'running', final = NULL WHERE id = ?").run(a.id);
-      db.prepare(
-        "UPDATE trials SET status = 'queued', final = NULL, job_id = '999999_0' WHERE id = ?",
-      )
-        .run(b.id);
+      const set = (sql: string, id: string) =>
+        db.prepare(`UPDATE trials SET ${sql} WHERE id = ?`).run(id);
+      set("status = 'running', final = NULL", a.id);
+      set("status = 'queued', final = NULL, job_id = '999999_0'", b.id);
+      set("status = 'queued', final = NULL, job_id = NULL", c.id);
       db.close();
       await Deno.remove(join(outDir, "trials", b.id, "exit.json"));
 
       const second = await runSweep({ spec, outDir, entry: FAKE_TRIAL, gitCommit: null });
       assert.deepEqual(
         [second.recovered, second.reattached, second.lost, second.started, second.done],
-        [2, 1, 1, 1, 3],
+        [3, 2, 1, 1, 3],
       );
       const rows = loadResults(first.dbPath);
       assert.deepEqual(rows.map((r) => [r.status, r.attempts]), [["done", 1], ["done", 2], [
@@ -432,6 +433,7 @@ Deno.test({
         1,
       ]]);
       assert.deepEqual(rows[0].final, a.final);
+      assert.deepEqual(rows[2].final, c.final);
       assert.equal(rows[0].jobId, a.jobId);
       assert.notEqual(rows[1].jobId, "999999_0");
       const starts = (id: string) =>
