@@ -250,8 +250,11 @@ export class SlurmExecutor implements Executor {
   readonly kind = "slurm" as const;
   /** Array tasks of a batch at once. */
   readonly concurrency: number;
-  /** Every pending trial goes into one array. */
-  readonly capacity: number = Infinity;
+  /**
+   * Trials in flight at most: the pending trials go into one array of up to 1000 tasks (Slurm's
+   * default `MaxArraySize` is 1001); more follow as these finish.
+   */
+  readonly capacity: number = 1000;
   /** `--cpus-per-task`. */
   readonly blasThreads: number;
   private readonly spec: SlurmExecutorSpec;
@@ -464,7 +467,10 @@ export class SlurmExecutor implements Executor {
     }
     const out: TaskUpdate[] = [];
     for (const t of [...this.tracked.values()]) {
-      const exit = await this.exitRecord(t);
+      const e = t.jobId === null ? undefined : q.get(t.jobId);
+      // The exit record is written last, as the task ends: no need to look while Slurm still
+      // lists it pending or running (the next poll sees it).
+      const exit = e !== undefined && e.state !== "COMPLETING" ? null : await this.exitRecord(t);
       if (exit !== null) {
         if (exit.killedBy && t.jobId) {
           const job = await this.job(t.jobId);
@@ -474,7 +480,6 @@ export class SlurmExecutor implements Executor {
         out.push({ type: "exited", id: t.id, exit });
         continue;
       }
-      const e = t.jobId === null ? undefined : q.get(t.jobId);
       if (e !== undefined) {
         t.goneSince = null;
         if (QUEUED_STATES.has(e.state)) {
