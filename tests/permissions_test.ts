@@ -28,7 +28,7 @@ Deno.test("no task but test, bench and bench:report asks for all permissions", (
 
 Deno.test("only the tasks that spawn processes get --allow-run, only those that can run blas --allow-ffi", () => {
   const spawn = ["notebooks", "experiment", "exit-stress"];
-  const blas = ["demo", "parity", "train", "eval", "caption"];
+  const blas = ["demo", "parity", "train", "eval", "caption", "bench:profile"];
   for (const task of RUN_TASKS) {
     if (task === "bench:report") continue; // -A: it runs `deno bench -A` and reads /proc/cpuinfo
     const f = flags(task);

@@ -231,7 +231,7 @@ async function autoOrder(): Promise<Exclude<BackendName, "auto">[]> {
 
 async function trySetBackend(name: string): Promise<string | undefined> {
   try {
-    if (name === "blas" && blasUnavailable) return `OpenBLAS not found (${blasUnavailable})`;
+    if (name === "blas" && blasUnavailable) return `OpenBLAS unavailable (${blasUnavailable})`;
     delete lastFactoryError[name];
     const ok = await tf.setBackend(name);
     if (!ok) return lastFactoryError[name] ?? "tfjs refused to initialise it";
