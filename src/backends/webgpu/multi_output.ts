@@ -82,7 +82,8 @@ export interface MultiOutputProgram {
 
 /**
  * Dispatch `program` once on the webgpu `backend`: new float32 tensors of `outputShapes`
- * (bindings `0..k-1`), `inputs` after them, then `uniforms` (scalars, in the struct's order).
+ * (bindings `0..k-1`), `inputs` after them, then `uniforms` (scalars and `vec4`s, in the struct's
+ * order; at least one).
  * The shader finds its flat workgroup number as `wid.y * nwg.x + wid.x` and must ignore numbers
  * at or past `program.workgroups`. With no workgroups (empty outputs, which must then all be
  * empty) nothing is dispatched.
@@ -99,6 +100,11 @@ export function runMultiOutput(
   outputShapes: number[][],
   uniforms: Uniform[],
 ): tf.TensorInfo[] {
+  if (uniforms.length === 0) {
+    throw new RangeError(
+      `expected uniforms for ${program.key} (WGSL has no empty struct), found none`,
+    );
+  }
   const b = backend as Internals;
   const outputs = outputShapes.map((s) => b.makeTensorInfo(s, "float32"));
   if (program.workgroups === 0) {
@@ -110,6 +116,18 @@ export function runMultiOutput(
   let pipeline = b.pipelineCache[program.key];
   if (!pipeline) {
     const module = b.device.createShaderModule({ code: program.code, label: program.key });
+    // A shader that does not compile makes its dispatch (and the rest of its command buffer)
+    // silently do nothing: say so, once per shader, with the compiler's messages.
+    module.getCompilationInfo().then((info) => {
+      const errors = info.messages.filter((m) => m.type === "error");
+      if (errors.length > 0) {
+        console.error(
+          `WGSL of ${program.key} does not compile: ${
+            errors.map((m) => `line ${m.lineNum}: ${m.message}`).join("; ")
+          }`,
+        );
+      }
+    }, () => {});
     pipeline = b.device.createComputePipeline({
       compute: { module, entryPoint: "main" },
       label: program.key,
