@@ -5,16 +5,16 @@
  * `auto` tries webgpu, then blas (the cpu backend with OpenBLAS matmuls), then
  * wasm, then cpu; a software WebGPU adapter (Mesa's llvmpipe, `isFallbackAdapter`)
  * is slower than the CPU backends, so auto then tries it after wasm. The choice
- * can also come from the `COCA_BACKEND` environment variable. Setup guards the known tfjs-webgpu-on-Deno
- * problems: the adapter's info is read before the device is created (Deno
- * invalidates the adapter afterwards) and only features Deno accepts are requested.
+ * can also come from the `COCA_BACKEND` environment variable.
+ *
+ * This is the Deno setup (blas through FFI, the environment variable, tfjs-backend-wasm's `.wasm`
+ * files from `node_modules`), built on the portable core in `portable.ts` (webgpu with its
+ * guards, webgl, wasm, cpu), which a web browser uses alone.
  *
  * @module
  */
 import * as tf from "../deps/tf.ts";
-import { WebGPUBackend } from "../deps/tfjs_webgpu.ts";
 import { npmPackageUrl } from "../deps/npm_files.ts";
-import { setWasmPaths } from "../deps/tfjs_wasm.ts";
 import { registerHostKernels } from "./host_kernels.ts";
 import { registerBlasBackend } from "./blas/backend.ts";
 import { registerAdamWKernel } from "./blas/adamw_kernel.ts";
@@ -22,8 +22,16 @@ import { registerSwiGLUKernels } from "./blas/swiglu_kernel.ts";
 import { registerXentKernels } from "./blas/xent_kernel.ts";
 import { registerLayerNormKernels } from "./blas/layernorm_kernel.ts";
 import { registerAttentionKernels } from "./blas/attention_kernel.ts";
-import { registerKernelFixes } from "./kernel_fixes.ts";
-import { registerWebGPUFusedKernels } from "./webgpu/mod.ts";
+import {
+  registerGuardedWebGPU,
+  registerPortableKernels,
+  setWasmFilesLocation,
+  startBackend,
+  webgpuAdapterSummary,
+  webgpuDeviceDescriptor,
+} from "./portable.ts";
+
+export { registerGuardedWebGPU, webgpuDeviceDescriptor };
 
 /**
  * A backend name that {@linkcode setupBackend} accepts. `blas` is the tfjs cpu
@@ -53,89 +61,6 @@ let registered = false;
 let blasUnavailable: string | undefined;
 let current: BackendInfo | undefined;
 
-/** Features that tfjs-webgpu may use and that Deno's WebGPU accepts by name. */
-const WANTED_FEATURES = ["timestamp-query"] as const;
-
-/**
- * Create a WebGPU backend robustly: read adapter info first, request only
- * features that the adapter has and Deno knows, and the adapter's own limits.
- */
-async function createWebGPUBackend(): Promise<WebGPUBackend> {
-  try {
-    return await createWebGPUBackendUnguarded();
-  } catch (e) {
-    // tfjs swallows factory errors (setBackend just returns false): keep the cause.
-    lastFactoryError.webgpu = e instanceof Error ? e.message : String(e);
-    throw e;
-  }
-}
-
-const lastFactoryError: Record<string, string> = {};
-
-async function createWebGPUBackendUnguarded(): Promise<WebGPUBackend> {
-  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-  if (!gpu) throw new Error("navigator.gpu is not available in this runtime");
-  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
-  if (!adapter) throw new Error("navigator.gpu.requestAdapter() returned null (no adapter)");
-  // Read everything we need from the adapter before requestDevice(): Deno
-  // invalidates ("consumes") the adapter once a device exists.
-  const info = adapter.info;
-  const infoCopy = {
-    vendor: info?.vendor ?? "",
-    architecture: info?.architecture ?? "",
-    device: info?.device ?? "",
-    description: info?.description ?? "",
-    isFallbackAdapter: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean })
-      ?.isFallbackAdapter ?? false,
-  };
-  const device = await adapter.requestDevice(webgpuDeviceDescriptor(adapter));
-  webgpuAdapter = infoCopy;
-  return new WebGPUBackend(device, infoCopy as unknown as GPUAdapterInfo);
-}
-
-let webgpuAdapter: { description: string; isFallbackAdapter: boolean } | undefined;
-
-/**
- * The device descriptor for tfjs-webgpu: the adapter's own limits and only the
- * features that tfjs uses and Deno accepts (tfjs 4.22 itself passes
- * `["bgra8unorm-storage"]` as a nested array, which Deno rejects).
- *
- * @example
- * ```ts
- * import { webgpuDeviceDescriptor } from "./setup.ts";
- * const adapter = await navigator.gpu.requestAdapter();
- * if (adapter) console.log(webgpuDeviceDescriptor(adapter).requiredFeatures);
- * ```
- */
-export function webgpuDeviceDescriptor(adapter: GPUAdapter): GPUDeviceDescriptor {
-  const l = adapter.limits;
-  return {
-    requiredFeatures: WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[],
-    requiredLimits: {
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-    },
-  };
-}
-
-/**
- * Replace tfjs-webgpu's own backend factory with the guarded one (idempotent per call).
- *
- * @example
- * ```ts
- * import { registerGuardedWebGPU } from "./setup.ts";
- * registerGuardedWebGPU();
- * ```
- */
-export function registerGuardedWebGPU(): void {
-  if (tf.findBackendFactory("webgpu")) tf.removeBackend("webgpu");
-  tf.registerBackend("webgpu", createWebGPUBackend, 3);
-}
-
 /** The folder of tfjs-backend-wasm's `.wasm` files (its `dist/`), as a URL ending in "/". */
 export function wasmFilesUrl(): string {
   return new URL("dist/", npmPackageUrl("@tensorflow/tfjs-backend-wasm")).href;
@@ -144,11 +69,9 @@ export function wasmFilesUrl(): string {
 function register(): void {
   if (registered) return;
   registered = true;
-  registerGuardedWebGPU();
-  registerKernelFixes();
-  registerWebGPUFusedKernels();
-  setWasmPaths(wasmFilesUrl());
-  registerHostKernels("wasm", "wasm");
+  // The guarded webgpu factory, the kernel fixes, the fused webgpu kernels, wasm's host kernels.
+  registerPortableKernels();
+  setWasmFilesLocation(wasmFilesUrl());
   const blas = registerBlasBackend();
   if (blas.ok) {
     registerHostKernels("blas", "cpu");
@@ -158,12 +81,6 @@ function register(): void {
     registerLayerNormKernels("blas");
     registerAttentionKernels("blas");
   } else blasUnavailable = blas.reason;
-}
-
-function silenceNodeBanner(): void {
-  // The cpu backend prints a "you are running in Node.js" banner on first use.
-  const b = tf.backend() as unknown as { firstUse?: boolean };
-  if ("firstUse" in b) b.firstUse = false;
 }
 
 /**
@@ -197,9 +114,10 @@ export async function setupBackend(name?: BackendName | string): Promise<Backend
     const err = await trySetBackend(candidate);
     if (err === undefined) {
       current = { name: candidate, failures };
-      if (candidate === "webgpu" && webgpuAdapter) {
-        current.adapter = webgpuAdapter.description;
-        current.fallbackAdapter = webgpuAdapter.isFallbackAdapter;
+      const adapter = webgpuAdapterSummary();
+      if (candidate === "webgpu" && adapter) {
+        current.adapter = adapter.description;
+        current.fallbackAdapter = adapter.isFallbackAdapter;
       }
       return current;
     }
@@ -229,24 +147,11 @@ async function autoOrder(): Promise<Exclude<BackendName, "auto">[]> {
   return software ? ["blas", "wasm", "webgpu", "cpu"] : ["webgpu", "blas", "wasm", "cpu"];
 }
 
-async function trySetBackend(name: string): Promise<string | undefined> {
-  try {
-    if (name === "blas" && blasUnavailable) return `OpenBLAS unavailable (${blasUnavailable})`;
-    delete lastFactoryError[name];
-    const ok = await tf.setBackend(name);
-    if (!ok) return lastFactoryError[name] ?? "tfjs refused to initialise it";
-    await tf.ready();
-    silenceNodeBanner();
-    // A smoke op proves the backend computes.
-    const x = tf.tensor1d([1, 2, 3]);
-    const y = x.square().sum();
-    const v = (await y.data())[0];
-    tf.dispose([x, y]);
-    if (v !== 14) return `smoke test gave ${v}, expected 14`;
-    return undefined;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
+function trySetBackend(name: string): Promise<string | undefined> {
+  if (name === "blas" && blasUnavailable) {
+    return Promise.resolve(`OpenBLAS unavailable (${blasUnavailable})`);
   }
+  return startBackend(name);
 }
 
 /**

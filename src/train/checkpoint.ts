@@ -17,9 +17,8 @@
  * @module
  */
 import type * as tf from "../deps/tf.ts";
-import { CoCa } from "../model/coca.ts";
-import { type CoCaConfig, ModelConfigSchema, type ViTConfig } from "../model/config.ts";
-import { SimpleViT } from "../model/vit.ts";
+import type { CoCa } from "../model/coca.ts";
+import { ModelConfigSchema } from "../model/config.ts";
 import { Tokenizer } from "../text/tokenizer.ts";
 import { isPlainObject } from "../util/json.ts";
 import type { DataConfig } from "../data/load.ts";
@@ -28,8 +27,16 @@ import { num, parseConfig } from "../schema/format.ts";
 import { z } from "../deps/zod.ts";
 import type { AdamW, AdamWState } from "./optimizer.ts";
 import { resolveTrainConfig, type TrainConfig } from "./config.ts";
-import { loadWeights, weightsToBytes } from "../weights/io.ts";
+import { weightsToBytes } from "../weights/io.ts";
 import { type RawTensor, readSafetensors, serializeSafetensors } from "../weights/safetensors.ts";
+import {
+  buildModel,
+  type ModelConfig,
+  modelWithWeights,
+  parseConfigJson,
+} from "./checkpoint_model.ts";
+
+export { buildModel, type ModelConfig };
 
 /** Where the run is: restored exactly by `--resume`. */
 export interface TrainState {
@@ -450,14 +457,6 @@ export async function loadOptimizerState(
   return state.step;
 }
 
-/** The model part of a checkpoint config: a SimpleViT image encoder and CoCa on top. */
-export interface ModelConfig {
-  /** Image encoder. */
-  vit: ViTConfig;
-  /** CoCa (its `imageDim` must equal `vit.dim`; it defaults to `coca.dim`). */
-  coca: CoCaConfig;
-}
-
 export type { DataConfig };
 
 /** The contents of a checkpoint's `config.json` that this module reads. */
@@ -482,34 +481,6 @@ export interface LoadedCheckpoint {
   model: CoCa;
   /** The tokenizer. */
   tokenizer: Tokenizer;
-}
-
-/**
- * Create a SimpleViT + CoCa from a model config, with seeded initial weights.
- *
- * @throws {RangeError} from the config validation, naming the bad option.
- * @example
- * ```ts
- * import { buildModel } from "./checkpoint.ts";
- * const model = buildModel({
- *   vit: { imageSize: 32, patchSize: 8, dim: 64, depth: 1, heads: 2, mlpDim: 128 },
- *   coca: { dim: 64, numTokens: 300, unimodalDepth: 1, multimodalDepth: 1 },
- * }, 0);
- * ```
- */
-export function buildModel(config: ModelConfig, seed = 0): CoCa {
-  if (!isPlainObject(config) || !isPlainObject(config.vit) || !isPlainObject(config.coca)) {
-    throw new TypeError(
-      `expected a model config {vit: {...}, coca: {...}}, found ${JSON.stringify(config)}`,
-    );
-  }
-  const vit = new SimpleViT(config.vit, { seed });
-  try {
-    return new CoCa({ ...config.coca, imgEncoder: vit }, { seed });
-  } catch (e) {
-    vit.store.dispose();
-    throw e;
-  }
 }
 
 async function readText(path: string, what: string): Promise<string> {
@@ -558,15 +529,7 @@ export async function readCheckpointConfig(
   }
   const path = `${dir}/${CHECKPOINT_FILES.config}`;
   const text = await readText(path, "the checkpoint config");
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new SyntaxError(`expected valid JSON in ${path}, found: ${(e as Error).message}`);
-  }
-  if (!isPlainObject(json)) {
-    throw new TypeError(`expected a JSON object in ${path}, found ${text.slice(0, 80)}`);
-  }
+  const json = parseConfigJson(text, path);
   // The trainer stores its whole config; what loading needs is checked by the same schemas that
   // check a training config (other keys are the trainer's and pass through).
   parseConfig(opts.modelOnly ? CHECKPOINT_MODEL_SCHEMA : CHECKPOINT_SCHEMA, json, {
@@ -614,30 +577,11 @@ export async function loadCheckpoint(
   } catch {
     throw new Deno.errors.NotFound(`expected the model weights at ${weights}, found no such file`);
   }
-  let model: CoCa;
-  try {
-    model = buildModel(config.model);
-  } catch (e) {
-    // A model too large to build (e.g. "Array buffer allocation failed"), or a bad option.
-    const path = `${dir}/${CHECKPOINT_FILES.config}`;
-    if (e instanceof Error && !e.message.includes(path)) {
-      e.message = `${path}: cannot build the model it describes: ${e.message}`;
-    }
-    throw e;
-  }
-  if (tokenizer.vocabSize > model.config.numTokens) {
-    model.dispose();
-    throw new RangeError(
-      `expected the tokenizer's vocabulary (${tokenizer.vocabSize}) to fit the model's numTokens ` +
-        `(${model.config.numTokens}) in ${dir}`,
-    );
-  }
-  try {
-    await loadWeights(model, weights);
-  } catch (e) {
-    model.dispose();
-    if (e instanceof Error && !e.message.includes(weights)) e.message = `${weights}: ${e.message}`;
-    throw e;
-  }
+  const model = modelWithWeights(config.model, tokenizer, await Deno.readFile(weights), {
+    dir,
+    config: `${dir}/${CHECKPOINT_FILES.config}`,
+    weights,
+    tokenizer: tokenizerPath,
+  });
   return { dir, config, model, tokenizer };
 }
