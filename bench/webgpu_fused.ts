@@ -5,8 +5,8 @@
  * turns step by step (medians reported).
  *
  * - `stock`: every fused webgpu kernel unregistered (the plain tfjs ops);
- * - `fused`: the default registration (layer norm, SwiGLU, token cross-entropy);
- * - `fused+adamw`: plus the fused AdamW update (opt-in; no clipping here, see `trainStep`).
+ * - `fused`: layer norm, SwiGLU, token cross-entropy and attention, stock AdamW;
+ * - `fused+adamw`: plus the fused AdamW update: the default registration.
  *
  * Per step: the compute dispatches the GPU received (every `dispatchWorkgroups`, stock and fused
  * programs alike), the kernels tfjs's engine dispatched (`recordKernelCalls`), and the wall time

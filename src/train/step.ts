@@ -17,6 +17,17 @@ export interface StepResult {
   gradNorm?: number;
 }
 
+/** Backends whose tensors live in JS typed arrays (their values are read without a copy). */
+const HOST_BACKENDS = new Set(["cpu", "blas"]);
+
+/** The global L2 norm of the gradients, reduced on the active backend and read back. */
+async function deviceGlobalNorm(grads: readonly tf.Tensor[]): Promise<number> {
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))));
+  const [value] = await norm.data();
+  norm.dispose();
+  return value;
+}
+
 /**
  * Forward + backward + AdamW on the total loss (patch dropout active if the
  * model is in `train()` mode; the temperature is learned like any parameter).
@@ -51,9 +62,14 @@ export async function trainStep(
   let list: (tf.Tensor | undefined)[] = vars.map((v) => grads[v.name]);
   let norm: tf.Scalar | undefined;
   if (hasFusedAdamW()) {
-    // cpu-family backend: the norm is one host pass, the scaling happens inside the fused update.
+    // The clip scale is applied inside the fused update. On a cpu-family backend the norm is one
+    // host pass over the gradients; elsewhere (webgpu) it is reduced on the device and read back.
     const present = list.filter((g): g is tf.Tensor => !!g);
-    const n = opts.clipNorm !== undefined ? hostGlobalNorm(present) : undefined;
+    const n = opts.clipNorm === undefined
+      ? undefined
+      : HOST_BACKENDS.has(tf.getBackend())
+      ? hostGlobalNorm(present)
+      : await deviceGlobalNorm(present);
     const scale = n === undefined ? 1 : Math.min(1, opts.clipNorm! / (n + 1e-6));
     optimizer.apply(list, opts.lr, scale);
     const packed = tf.tidy(() => tf.stack([value, ...parts].map((t) => t.reshape([]))));

@@ -33,8 +33,8 @@ export const WEBGPU_FUSED_KERNELS: readonly string[] = [
 ];
 
 /**
- * Register the fused webgpu kernels (idempotent): layer norm, SwiGLU, token cross-entropy and
- * attention; with `{ adamw: true }` the AdamW update too.
+ * Register the fused webgpu kernels (idempotent): layer norm, SwiGLU, token cross-entropy,
+ * attention and (unless `{ adamw: false }`) the AdamW update.
  *
  * @example
  * ```ts
@@ -50,5 +50,5 @@ export function registerWebGPUFusedKernels(opts: { adamw?: boolean } = {}): void
   registerWebGPUSwiGLU();
   registerWebGPUXent();
   registerWebGPUAttention();
-  if (opts.adamw) registerWebGPUAdamW();
+  if (opts.adamw ?? true) registerWebGPUAdamW();
 }
