@@ -14,6 +14,7 @@
  */
 import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
+import { allocFloat32 } from "./buffer_pool.ts";
 
 /** The kernel's name. */
 export const ADAMW_KERNEL = "CocaAdamW";
@@ -51,7 +52,7 @@ export function registerAdamWKernel(backendName: string): void {
       const pv = cpuValues(backend, p), gv = cpuValues(backend, g);
       const mv = cpuValues(backend, m), vv = cpuValues(backend, v);
       const n = pv.length;
-      const np = new Float32Array(n), nm = new Float32Array(n), nv = new Float32Array(n);
+      const np = allocFloat32(n), nm = allocFloat32(n), nv = allocFloat32(n);
       const { lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale } = a;
       const decay = lr * weightDecay;
       for (let i = 0; i < n; i++) {

@@ -30,6 +30,7 @@ import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
 import { blasOfBackend } from "./matmul.ts";
 import type { OpenBlas } from "./openblas.ts";
+import { allocFloat32, allocFloat32Zeroed } from "./buffer_pool.ts";
 
 /** The forward kernel's name. */
 export const ATTENTION_KERNEL = "CocaAttention";
@@ -216,8 +217,10 @@ export function attentionForward(
   const { b, h, L, M, dk, dv, shared } = dims;
   const probs = attrs.saveProbs === false
     ? scratchOf(2, b * h * L * M)
-    : new Float32Array(b * h * L * M);
-  const out = new Float32Array(b * L * h * dv);
+    : dk > 0
+    ? allocFloat32(b * h * L * M)
+    : allocFloat32Zeroed(b * h * L * M);
+  const out = allocFloat32(b * L * h * dv);
   if (probs.length === 0 || out.length === 0) return { out, probs };
   // One product per batch (multi-query: all heads' queries against the shared keys) or per head.
   const groups = shared ? 1 : h, rows = shared ? h * L : L;
@@ -300,8 +303,8 @@ export function attentionGrad(
   scale: number,
 ): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
   const { b, h, L, M, dk: dkw, dv: dvw, shared } = dims;
-  const dq = new Float32Array(q.length), dk = new Float32Array(k.length);
-  const dv = new Float32Array(v.length);
+  const dq = allocFloat32Zeroed(q.length), dk = allocFloat32Zeroed(k.length);
+  const dv = allocFloat32Zeroed(v.length);
   if (probs.length === 0) return { dq, dk, dv };
   const groups = shared ? 1 : h, rows = shared ? h * L : L;
   const qSize = rows * dkw, kSize = M * dkw, vSize = M * dvw, pSize = rows * M;

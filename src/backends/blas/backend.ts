@@ -16,6 +16,7 @@ import {
 } from "./openblas.ts";
 import { makeBatchMatMul, makeFusedMatMul } from "./matmul.ts";
 import { fastKernels } from "./fast_kernels.ts";
+import { installBufferRecycling, type RecyclableBackend } from "./buffer_pool.ts";
 
 /** Name under which {@linkcode registerBlasBackend} registers the backend. */
 export const BLAS_BACKEND_NAME = "blas";
@@ -98,6 +99,8 @@ export function registerBlasBackend(opts: RegisterBlasOptions = {}): RegisterBla
     const backend = new tf.MathBackendCPU();
     // Silences the one-time "looks like you are running TensorFlow.js in Node.js" banner.
     (backend as unknown as { firstUse: boolean }).firstUse = false;
+    // Kernel outputs taken from the buffer pool go back to it when their tensors are disposed.
+    installBufferRecycling(backend as unknown as RecyclableBackend);
     return backend;
   }, opts.priority ?? 0);
 

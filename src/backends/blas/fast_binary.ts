@@ -11,6 +11,7 @@
  * @module
  */
 import type * as tf from "../../deps/tf.ts";
+import { allocFloat32 } from "./buffer_pool.ts";
 
 /** Binary operations implemented here. */
 export type BinaryOp = "add" | "sub" | "mul" | "div" | "max" | "min" | "sqdiff";
@@ -111,7 +112,7 @@ export function broadcastBinary(
   const shape = broadcastShapes(aShape, bShape);
   let size = 1;
   for (const d of shape) size *= d;
-  const out = new Float32Array(size);
+  const out = allocFloat32(size);
   if (size === 0) return { values: out, shape };
   if (a.length === size && b.length === size) {
     run(op, out, 0, a, 0, 1, b, 0, 1, size);

@@ -8,6 +8,7 @@
  * @module
  */
 import type * as tf from "../../deps/tf.ts";
+import { allocFloat32Zeroed } from "./buffer_pool.ts";
 
 /**
  * Softmax over rows of length `n` of `x` into a new Float32Array (row maximum subtracted first).
@@ -19,7 +20,7 @@ import type * as tf from "../../deps/tf.ts";
  * ```
  */
 export function softmaxRows(x: Float32Array, n: number): Float32Array {
-  const out = new Float32Array(x.length);
+  const out = allocFloat32Zeroed(x.length);
   if (n <= 0) return out;
   if (x.length % n !== 0) {
     throw new Error(`expected a length divisible by the row length ${n}, found ${x.length}`);

@@ -9,6 +9,7 @@
  * @module
  */
 import type * as tf from "../../deps/tf.ts";
+import { allocFloat32 } from "./buffer_pool.ts";
 
 type Typed = Float32Array | Int32Array | Uint8Array;
 
@@ -32,7 +33,9 @@ export function transposeValues<T extends Typed>(
     throw new Error(`expected a permutation of 0..${rank - 1}, found [${perm}]`);
   }
   const outShape = perm.map((p) => shape[p]);
-  const out = new (x.constructor as { new (n: number): T })(x.length);
+  const out = x instanceof Float32Array
+    ? allocFloat32(x.length) as T
+    : new (x.constructor as { new (n: number): T })(x.length);
   if (x.length === 0) return { values: out, shape: outShape };
   // Input strides, then the output-ordered list of (size, input stride) with merging.
   const inStr = new Array<number>(rank);

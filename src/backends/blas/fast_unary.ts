@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "../../deps/tf.ts";
+import { allocFloat32 } from "./buffer_pool.ts";
 
 /** Unary operations implemented here. */
 export type UnaryOp =
@@ -56,7 +57,7 @@ const A5 = tf.backend_util.ERF_A5;
  */
 export function unaryValues(op: UnaryOp, x: Float32Array): Float32Array {
   const n = x.length;
-  const out = new Float32Array(n);
+  const out = allocFloat32(n);
   switch (op) {
     case "neg":
       for (let i = 0; i < n; i++) out[i] = -x[i];
@@ -97,6 +98,8 @@ export function unaryValues(op: UnaryOp, x: Float32Array): Float32Array {
     case "abs":
       for (let i = 0; i < n; i++) out[i] = Math.abs(x[i]);
       break;
+    default:
+      throw new Error(`expected a unary op handled here, found ${op satisfies never}`);
   }
   return out;
 }

@@ -11,6 +11,7 @@
  */
 import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
+import { allocFloat32 } from "./buffer_pool.ts";
 
 /** Mean and `1 / sqrt(biased variance + eps)` of `xv[o .. o+d)`. */
 function rowStats(xv: ArrayLike<number>, o: number, d: number, eps: number): [number, number] {
@@ -45,7 +46,7 @@ export function registerLayerNormKernels(backendName: string): void {
       const xv = cpuValues(backend, x), g = cpuValues(backend, scale);
       const be = cpuValues(backend, shift);
       const d = x.shape[x.shape.length - 1], rows = xv.length / d;
-      const y = new Float32Array(xv.length);
+      const y = allocFloat32(xv.length);
       for (let r = 0; r < rows; r++) {
         const o = r * d;
         const [mean, rstd] = rowStats(xv, o, d, eps);
@@ -63,7 +64,7 @@ export function registerLayerNormKernels(backendName: string): void {
       const xv = cpuValues(backend, x), g = cpuValues(backend, scale);
       const dv = cpuValues(backend, dy);
       const d = x.shape[x.shape.length - 1], rows = xv.length / d;
-      const dx = new Float32Array(xv.length), dg = new Float32Array(d), db = new Float32Array(d);
+      const dx = allocFloat32(xv.length), dg = new Float32Array(d), db = new Float32Array(d);
       const xhat = new Float32Array(d);
       for (let r = 0; r < rows; r++) {
         const o = r * d;

@@ -10,6 +10,7 @@
  */
 import * as tf from "../../deps/tf.ts";
 import type { OpenBlas } from "./openblas.ts";
+import { allocFloat32, allocFloat32Zeroed } from "./buffer_pool.ts";
 
 type CpuBackend = tf.MathBackendCPU;
 type TensorInfo = tf.TensorInfo;
@@ -132,7 +133,8 @@ function float32Values(backend: CpuBackend, t: TensorInfo): Float32Array {
 }
 
 /**
- * Computes `op(a) · op(b)` into a new Float32Array with OpenBLAS.
+ * Computes `op(a) · op(b)` into a Float32Array with OpenBLAS. The array comes from the blas buffer
+ * pool (`buffer_pool.ts`): it is this caller's own until a tensor that holds it is disposed.
  *
  * @example
  * ```ts
@@ -158,8 +160,11 @@ export function blasMatMulValues(
   const p = planMatMul(aShape, bShape, transposeA, transposeB);
   const { m, n, k } = p;
   const batches = p.aIndex.length;
-  const out = new Float32Array(batches * m * n);
-  if (out.length === 0 || k === 0) return { values: out, shape: p.outShape };
+  if (batches * m * n === 0 || k === 0) {
+    return { values: allocFloat32Zeroed(batches * m * n), shape: p.outShape };
+  }
+  // sgemm with beta = 0 writes every element: a pooled buffer's old contents do not matter.
+  const out = allocFloat32(batches * m * n);
   const aSize = m * k, bSize = k * n, cSize = m * n;
   const bBatches = bVals.length / bSize;
   const aBatches = aVals.length / aSize;

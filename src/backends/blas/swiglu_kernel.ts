@@ -12,6 +12,7 @@
  */
 import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
+import { allocFloat32 } from "./buffer_pool.ts";
 
 /**
  * Register the two kernels for a cpu-family backend (idempotent).
@@ -31,7 +32,7 @@ export function registerSwiGLUKernels(backendName: string): void {
       const { t } = inputs as { t: tf.TensorInfo };
       const tv = cpuValues(backend, t);
       const two = t.shape[t.shape.length - 1], F = two / 2, rows = tv.length / two;
-      const out = new Float32Array(rows * F);
+      const out = allocFloat32(rows * F);
       for (let r = 0; r < rows; r++) {
         const base = r * two, o = r * F;
         for (let j = 0; j < F; j++) {
@@ -49,7 +50,7 @@ export function registerSwiGLUKernels(backendName: string): void {
       const { t, dy } = inputs as { t: tf.TensorInfo; dy: tf.TensorInfo };
       const tv = cpuValues(backend, t), dv = cpuValues(backend, dy);
       const two = t.shape[t.shape.length - 1], F = two / 2, rows = tv.length / two;
-      const dt = new Float32Array(tv.length);
+      const dt = allocFloat32(tv.length);
       for (let r = 0; r < rows; r++) {
         const base = r * two, o = r * F;
         for (let j = 0; j < F; j++) {

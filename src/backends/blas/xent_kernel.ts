@@ -9,6 +9,7 @@
  */
 import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
+import { allocFloat32Zeroed } from "./buffer_pool.ts";
 
 /**
  * Register `CocaNll` and `CocaNllGrad` for a cpu-family backend (idempotent).
@@ -48,7 +49,7 @@ export function registerXentKernels(backendName: string): void {
       const x = cpuValues(backend, logits), y = cpuValues(backend, labels);
       const d = cpuValues(backend, dy);
       const [N, V] = logits.shape;
-      const out = new Float32Array(N * V);
+      const out = allocFloat32Zeroed(N * V);
       for (let r = 0; r < N; r++) {
         const o = r * V, g = d[r];
         if (g === 0) continue;

@@ -1,0 +1,211 @@
+/**
+ * Reuse of big Float32Array output buffers on the `"blas"` backend.
+ *
+ * Why: the first write to newly allocated memory costs a page fault per 4 KiB page (20-30 µs
+ * each in these VMs), and glibc returns big freed blocks to the kernel (`munmap`), so every new
+ * multi-MiB kernel output was faulted in again, step after step (`bench/NOTES.md`).
+ *
+ * How: kernels of the blas backend take their outputs from {@linkcode allocFloat32} (exact
+ * length; a pooled buffer has stale contents) or {@linkcode allocFloat32Zeroed}. A buffer the
+ * pool handed out goes back to the pool only when all of these hold:
+ *
+ * - a backend prepared by {@linkcode installBufferRecycling} deleted the last of its data entries
+ *   whose values are that buffer or a view of it (reference-counted per `ArrayBuffer` across
+ *   `data.set` and `data.delete`, so a `Slice` view or a tensor moved under another id keeps it);
+ * - its values were never read out through `readSync` / `read` (`dataSync()`, `data()`,
+ *   `array()`, `buffer()`): such an array belongs to its reader from then on;
+ * - the pool holds less than its byte budget.
+ *
+ * Buffers under {@linkcode POOL_MIN_LENGTH} elements are not pooled (they are cheap to allocate).
+ * Arrays a user passes to `tf.tensor` are never pooled: only arrays this module created are.
+ *
+ * @module
+ */
+
+/** Buffers shorter than this (elements; 64 KiB of float32) are plain `new Float32Array`. */
+export const POOL_MIN_LENGTH = 16384;
+
+/** Most bytes the free lists hold together; a released buffer beyond it is left to the GC. */
+export const POOL_MAX_BYTES = 1024 * 1024 * 1024;
+
+/** Buffers this module created. */
+const owned = new WeakSet<ArrayBuffer>();
+/** Buffers read out to user code, never reused. */
+const escaped = new WeakSet<ArrayBuffer>();
+/** Live data entries on each owned buffer. */
+const refs = new WeakMap<ArrayBuffer, number>();
+/** Free buffers by length. */
+const free = new Map<number, Float32Array[]>();
+let freeBytes = 0;
+const counters = { allocated: 0, reused: 0, released: 0, dropped: 0 };
+
+function take(n: number): Float32Array | undefined {
+  const list = free.get(n);
+  const a = list?.pop();
+  if (a) {
+    freeBytes -= a.byteLength;
+    counters.reused++;
+  }
+  return a;
+}
+
+/**
+ * A Float32Array of exactly `n` elements for a kernel output; from the pool when one of that
+ * length is free, so its contents are arbitrary: the kernel must write every element.
+ *
+ * @example
+ * ```ts
+ * import { allocFloat32 } from "./buffer_pool.ts";
+ * const out = allocFloat32(4);
+ * out.fill(1);
+ * console.log(out.length); // 4
+ * ```
+ */
+export function allocFloat32(n: number): Float32Array {
+  if (n < POOL_MIN_LENGTH) return new Float32Array(n);
+  const a = take(n);
+  if (a) return a;
+  const fresh = new Float32Array(n);
+  owned.add(fresh.buffer as ArrayBuffer);
+  counters.allocated++;
+  return fresh;
+}
+
+/**
+ * Like {@linkcode allocFloat32}, with every element 0.
+ *
+ * @example
+ * ```ts
+ * import { allocFloat32Zeroed } from "./buffer_pool.ts";
+ * console.log(allocFloat32Zeroed(3)); // Float32Array [0, 0, 0]
+ * ```
+ */
+export function allocFloat32Zeroed(n: number): Float32Array {
+  if (n < POOL_MIN_LENGTH) return new Float32Array(n);
+  const a = take(n);
+  if (a) return a.fill(0);
+  return allocFloat32(n);
+}
+
+function bufferOf(values: unknown): ArrayBuffer | undefined {
+  if (!(values instanceof Float32Array)) return undefined;
+  const buf = values.buffer as ArrayBuffer;
+  return owned.has(buf) ? buf : undefined;
+}
+
+function addRef(values: unknown): void {
+  const buf = bufferOf(values);
+  if (buf) refs.set(buf, (refs.get(buf) ?? 0) + 1);
+}
+
+function dropRef(values: unknown): void {
+  const buf = bufferOf(values);
+  if (!buf) return;
+  const r = (refs.get(buf) ?? 0) - 1;
+  if (r > 0) {
+    refs.set(buf, r);
+    return;
+  }
+  refs.delete(buf);
+  if (escaped.has(buf)) return;
+  if (freeBytes + buf.byteLength > POOL_MAX_BYTES) {
+    counters.dropped++;
+    return;
+  }
+  const whole = new Float32Array(buf);
+  let list = free.get(whole.length);
+  if (!list) free.set(whole.length, list = []);
+  list.push(whole);
+  freeBytes += buf.byteLength;
+  counters.released++;
+}
+
+function markEscaped(values: unknown): void {
+  const buf = bufferOf(values);
+  if (buf) escaped.add(buf);
+}
+
+/** The parts of tfjs's `MathBackendCPU` the recycling hooks into. */
+export interface RecyclableBackend {
+  data: {
+    has(id: object): boolean;
+    get(id: object): { values?: unknown } | undefined;
+    set(id: object, value: { values?: unknown }): void;
+    delete(id: object): boolean;
+  };
+  readSync(id: object): unknown;
+}
+
+const installed = new WeakSet<object>();
+
+/**
+ * Makes `backend` give pool buffers back when the last data entry on them is deleted (tfjs's
+ * `disposeData` on refcount 0, `dispose(force)`), and keeps any buffer read out through
+ * `readSync` (which `read`, `dataSync`, `data`, `buffer` call) out of the pool for good.
+ * Idempotent per backend.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { installBufferRecycling } from "./buffer_pool.ts";
+ * installBufferRecycling(new tf.MathBackendCPU());
+ * ```
+ */
+export function installBufferRecycling(backend: RecyclableBackend): void {
+  if (installed.has(backend)) return;
+  installed.add(backend);
+  const data = backend.data;
+  const set = data.set.bind(data), del = data.delete.bind(data);
+  data.set = (id, value) => {
+    if (data.has(id)) dropRef(data.get(id)?.values);
+    addRef(value?.values);
+    set(id, value);
+  };
+  data.delete = (id) => {
+    if (!data.has(id)) return del(id);
+    const values = data.get(id)?.values;
+    const r = del(id);
+    dropRef(values);
+    return r;
+  };
+  const readSync = backend.readSync.bind(backend);
+  backend.readSync = (id) => {
+    if (data.has(id)) markEscaped(data.get(id)?.values);
+    return readSync(id);
+  };
+}
+
+/**
+ * Pool counters since the process started: buffers `allocated` new, `reused` from the pool,
+ * `released` back to it, `dropped` (budget full); `freeBytes` held now.
+ *
+ * @example
+ * ```ts
+ * import { bufferPoolStats } from "./buffer_pool.ts";
+ * console.log(bufferPoolStats().freeBytes >= 0); // true
+ * ```
+ */
+export function bufferPoolStats(): {
+  allocated: number;
+  reused: number;
+  released: number;
+  dropped: number;
+  freeBytes: number;
+} {
+  return { ...counters, freeBytes };
+}
+
+/**
+ * Empties the pool's free lists (their buffers are left to the GC).
+ *
+ * @example
+ * ```ts
+ * import { bufferPoolStats, clearBufferPool } from "./buffer_pool.ts";
+ * clearBufferPool();
+ * console.log(bufferPoolStats().freeBytes); // 0
+ * ```
+ */
+export function clearBufferPool(): void {
+  free.clear();
+  freeBytes = 0;
+}
