@@ -49,6 +49,7 @@ export {
 } from "./src/train/checkpoint_model.ts";
 export * from "./src/eval/metrics.ts";
 export * from "./src/eval/recall.ts";
+export { encodeTexts } from "./src/eval/encode.ts";
 export {
   BOS_ID,
   type EncodeBatchOptions,
@@ -62,6 +63,7 @@ export {
   type TokenizerJSON,
   trainTokenizer,
 } from "./src/text/tokenizer.ts";
+export { captionText } from "./src/text/caption.ts";
 export {
   decodeImage,
   type DecodeImageOptions,

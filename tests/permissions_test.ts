@@ -25,17 +25,28 @@ Deno.test("no task but test, bench and bench:report asks for all permissions", (
   for (const [task, command] of Object.entries(TASKS)) {
     if (["test", "bench", "bench:report"].includes(task)) continue;
     assert.doesNotMatch(command, /(^|\s)(-A|--allow-all)(\s|$)/, `${task}: ${command}`);
+    if (task === "web") continue; // its server: the loopback address only (next test)
     assert.doesNotMatch(command, /--allow-net/, `${task}: ${command}`);
   }
 });
 
+Deno.test("the web task serves on 127.0.0.1 only, runs only chromium and deno, writes only out/", () => {
+  const f = flags("web");
+  assert.ok(f.includes("--allow-net=127.0.0.1"), `web: ${f.join(" ")}`);
+  assert.ok(!f.includes("--allow-net"), `web: unscoped --allow-net in ${f.join(" ")}`);
+  assert.ok(f.includes("--allow-run=chromium,deno"), `web: ${f.join(" ")}`);
+  assert.ok(f.includes("--allow-write=out/"), `web: ${f.join(" ")}`);
+  assert.ok(!f.includes("--allow-ffi"), `web: ${f.join(" ")}`);
+});
+
 Deno.test("only the tasks that spawn processes get --allow-run, only those that can run blas --allow-ffi", () => {
-  const spawn = ["notebooks", "experiment", "exit-stress"];
+  const spawn = ["notebooks", "experiment", "exit-stress", "web"];
   const blas = ["demo", "parity", "train", "eval", "caption", "bench:profile"];
   for (const task of RUN_TASKS) {
     if (task === "bench:report") continue; // -A: it runs `deno bench -A` and reads /proc/cpuinfo
     const f = flags(task);
-    assert.equal(f.includes("--allow-run"), spawn.includes(task), `${task}: ${f.join(" ")}`);
+    const run = f.some((x) => x === "--allow-run" || x.startsWith("--allow-run="));
+    assert.equal(run, spawn.includes(task), `${task}: ${f.join(" ")}`);
     assert.equal(f.includes("--allow-ffi"), blas.includes(task), `${task}: ${f.join(" ")}`);
   }
 });
