@@ -218,7 +218,10 @@ export async function fetchCheckpoint(
   base: string | URL,
   onProgress?: (file: string, received: number, total: number | undefined) => void,
 ): Promise<CheckpointFromFiles> {
-  const root = new URL(base, globalThis.location?.href);
+  // A relative `base` resolves against the page (Deno's `location` getter throws without
+  // --location, hence the document).
+  const page = (globalThis as { document?: { baseURI: string } }).document?.baseURI;
+  const root = new URL(base, page);
   if (!root.pathname.endsWith("/")) root.pathname += "/";
   const get = async (name: string): Promise<Uint8Array> => {
     const url = new URL(name, root);
