@@ -55,7 +55,7 @@ Deno.test({
     }
     assert.ok(summary.ok, `expected ok, found ${last}\n${stderr}`);
     assert.equal(out.code, 0, stderr);
-    for (const b of [...Object.keys(summary.backends), "viewer"]) {
+    for (const b of [...Object.keys(summary.backends), "viewer", "viewer-picked"]) {
       const spread = pngSpread(await Deno.readFile(`${ROOT}out/web-check/${b}.png`));
       assert.ok(spread >= 8, `expected out/web-check/${b}.png not blank, found spread ${spread}`);
     }

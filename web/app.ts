@@ -287,7 +287,7 @@ async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
   const served = await fetch("/checkpoint/config.json", { method: "HEAD" }).then((r) => r.ok)
     .catch(() => false);
-  if (params.get("checkpoint") || served) {
+  if (params.get("autoload") !== "0" && (params.get("checkpoint") || served)) {
     await loadFromUrl(params.get("checkpoint") ?? "/checkpoint/");
   }
   for (const url of (params.get("images") ?? "").split(",").filter(Boolean)) {
@@ -296,7 +296,7 @@ async function main(): Promise<void> {
     await addImage(url.split("/").pop()!, new Uint8Array(await res.arrayBuffer()));
   }
   const q = params.get("query");
-  if (q && images.length) {
+  if (q && images.length && checkpoint) {
     $<HTMLInputElement>("query").value = q;
     await rankImages();
   }

@@ -144,6 +144,10 @@ interface PageRun {
   result: string;
   /** The page's status line at the end. */
   status: string;
+  /** Whether the page reached `done` in time. */
+  reached: boolean;
+  /** With `pick`: whether the page reached its `done` after the files were set. */
+  picked?: boolean;
 }
 
 /**
@@ -156,7 +160,14 @@ interface PageRun {
 async function runPage(
   bin: string,
   url: string,
-  opts: { webgpu: boolean; shot: URL; done: string; timeoutMs: number },
+  opts: {
+    webgpu: boolean;
+    shot: URL;
+    done: string;
+    timeoutMs: number;
+    /** Then set these files into the file input `selector` and wait until `done`. */
+    pick?: { selector: string; files: string[]; done: string };
+  },
 ): Promise<PageRun> {
   await Deno.mkdir(OUT, { recursive: true });
   const profile = await Deno.makeTempDir({ dir: OUT.pathname, prefix: "chromium-" });
@@ -197,8 +208,25 @@ async function runPage(
       return (r as { result?: { value?: unknown } }).result?.value;
     };
     const until = Date.now() + opts.timeoutMs;
-    while (Date.now() < until && (await evaluate(`!!(${opts.done})`)) !== true) {
-      await new Promise((r) => setTimeout(r, 250));
+    const wait = async (done: string) => {
+      let ok = false;
+      while (Date.now() < until && !(ok = (await evaluate(`!!(${done})`)) === true)) {
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      return ok;
+    };
+    const ready = await wait(opts.done);
+    let picked: boolean | undefined;
+    if (opts.pick && ready) {
+      const { root } = await cdp.send("DOM.getDocument", {}, sessionId) as {
+        root: { nodeId: number };
+      };
+      const { nodeId } = await cdp.send("DOM.querySelector", {
+        nodeId: root.nodeId,
+        selector: opts.pick.selector,
+      }, sessionId) as { nodeId: number };
+      await cdp.send("DOM.setFileInputFiles", { files: opts.pick.files, nodeId }, sessionId);
+      picked = await wait(opts.pick.done);
     }
     const shot = await cdp.send("Page.captureScreenshot", { format: "png" }, sessionId) as {
       data: string;
@@ -207,7 +235,7 @@ async function runPage(
     const result = String(await evaluate(`document.getElementById("result")?.textContent ?? ""`));
     const status = String(await evaluate(`document.getElementById("status")?.textContent ?? ""`));
     await cdp.send("Browser.close", {}).catch(() => {});
-    return { result, status };
+    return { result, status, reached: ready, picked };
   } finally {
     ws?.close();
     clearTimeout(killer);
@@ -376,15 +404,47 @@ async function check(bin: string, checkpoint: string): Promise<number> {
     // The viewer page itself, with the checkpoint loaded, images captioned and a retrieval.
     const viewer = new URL("viewer.png", SHOTS);
     const q = encodeURIComponent("a red square");
-    await runPage(bin, `${base}/?backend=wasm&images=${images}&query=${q}`, {
+    const served = await runPage(bin, `${base}/?backend=wasm&images=${images}&query=${q}`, {
       webgpu: false,
       shot: viewer,
-      done: "document.body.dataset.ready",
+      // Captions (greedy, beam) under each image, and the images ranked for the query.
+      done: `document.body.dataset.ready && ` +
+        `document.querySelectorAll("#images .caption").length >= ${2 * CHECK_IMAGES.length} && ` +
+        `document.querySelectorAll("#image-ranking .rank").length === ${CHECK_IMAGES.length}`,
       timeoutMs: 120_000,
     });
     const spread = pngSpread(await Deno.readFile(viewer));
-    console.error(`web: viewer screenshot spread ${spread.toFixed(1)}`);
-    ok &&= spread >= MIN_SPREAD;
+    console.error(
+      `web: viewer with the served checkpoint: ${
+        served.reached ? "captioned and ranked" : `not done (${served.status})`
+      }, screenshot spread ${spread.toFixed(1)}`,
+    );
+    ok &&= served.reached && spread >= MIN_SPREAD;
+    // The viewer again, the checkpoint now picked through the file input (as a user would).
+    const pickedShot = new URL("viewer-picked.png", SHOTS);
+    const dir = new URL(`${checkpoint.replace(/\/*$/, "/")}`, new URL(`file://${Deno.cwd()}/`));
+    const picked = await runPage(bin, `${base}/?backend=wasm&autoload=0&images=${images}`, {
+      webgpu: false,
+      shot: pickedShot,
+      done: "document.body.dataset.ready",
+      timeoutMs: 120_000,
+      pick: {
+        selector: "#checkpoint-files",
+        files: CHECKPOINT_FILES.map((f) => new URL(f, dir).pathname),
+        // Two captions (greedy, beam) under each check image.
+        done:
+          `document.getElementById("checkpoint-info").textContent.startsWith("picked files") && ` +
+          `document.querySelectorAll("#images .caption").length >= ${2 * CHECK_IMAGES.length}`,
+      },
+    });
+    const pickedSpread = pngSpread(await Deno.readFile(pickedShot));
+    console.error(
+      `web: viewer with picked files: ${
+        picked.picked ? "captioned" : `not done (${picked.status})`
+      }` +
+        `, screenshot spread ${pickedSpread.toFixed(1)}`,
+    );
+    ok &&= picked.picked === true && pickedSpread >= MIN_SPREAD;
   } finally {
     await server.shutdown();
   }
