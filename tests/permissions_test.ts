@@ -4,12 +4,10 @@ import assert from "node:assert/strict";
 import { TRIAL_PERMISSIONS } from "../src/sweep/run.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-/** Each task's command without its leading `NAME=value` environment assignments. */
-const TASKS: Record<string, string> = Object.fromEntries(
-  Object.entries(
-    JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks as Record<string, string>,
-  ).map(([task, command]) => [task, command.replace(/^(?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)+/, "")]),
-);
+/** Each task's command. */
+const TASKS: Record<string, string> = JSON.parse(
+  await Deno.readTextFile(`${ROOT}deno.json`),
+).tasks;
 const TRAIN = `${ROOT}src/cli/train.ts`;
 
 /** The `--allow-*` / `-A` flags of a `deno run` task, in order. */
@@ -105,20 +103,5 @@ Deno.test("a missing permission is one clear line and exit 2", async () => {
     assert.match(oneErrorLine(noFfi.err), /^train: needs --allow-ffi to use the blas backend/);
   } finally {
     await Deno.remove(config);
-  }
-});
-
-Deno.test("the tasks that run models keep freed big buffers in malloc (GLIBC_TUNABLES)", () => {
-  const raw = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks as Record<
-    string,
-    string
-  >;
-  const models = ["demo", "parity", "train", "eval", "caption", "bench", "bench:report"];
-  for (const task of [...models, "bench:profile", "experiment"]) {
-    assert.match(
-      raw[task],
-      /^GLIBC_TUNABLES=glibc\.malloc\.mmap_threshold=33554432:glibc\.malloc\.trim_threshold=1073741824 deno /,
-      `${task}: ${raw[task]}`,
-    );
   }
 });

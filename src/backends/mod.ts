@@ -6,6 +6,7 @@
  */
 export * from "./setup.ts";
 export { blasInfo } from "./blas/backend.ts";
+export { MALLOC_TUNING, mallocTuning, type MallocTuningResult } from "./blas/malloc.ts";
 export { registerWebGPUFusedKernels, WEBGPU_FUSED_KERNELS } from "./webgpu/mod.ts";
 export {
   type KernelCall,

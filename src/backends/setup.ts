@@ -18,6 +18,7 @@ import { npmPackageUrl } from "../deps/npm_files.ts";
 import { registerHostKernels } from "./host_kernels.ts";
 import { registerBlasBackend } from "./blas/backend.ts";
 import { registerAdamWKernel } from "./blas/adamw_kernel.ts";
+import { tuneMalloc } from "./blas/malloc.ts";
 import { registerSwiGLUKernels } from "./blas/swiglu_kernel.ts";
 import { registerXentKernels } from "./blas/xent_kernel.ts";
 import { registerLayerNormKernels } from "./blas/layernorm_kernel.ts";
@@ -74,6 +75,7 @@ function register(): void {
   setWasmFilesLocation(wasmFilesUrl());
   const blas = registerBlasBackend();
   if (blas.ok) {
+    tuneMalloc(); // freed tensor buffers stay in malloc's heap instead of being unmapped
     registerHostKernels("blas", "cpu");
     registerAdamWKernel("blas");
     registerSwiGLUKernels("blas");
