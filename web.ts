@@ -76,6 +76,7 @@ export {
   type ToModelImageOptions,
   toRgbBytes,
 } from "./src/data/image.ts";
+export { modelImageOptions } from "./src/data/image_options.ts";
 export {
   FixtureError,
   maxRelErr,

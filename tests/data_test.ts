@@ -609,3 +609,16 @@ Deno.test({
     assert.ok(rgba.data.some((v, i) => i % 4 === 3 && v === 255));
   },
 });
+
+Deno.test("modelImageOptions: a checkpoint's fit and background, defaults otherwise, invalid values dropped", async () => {
+  const { modelImageOptions } = await import("../src/data/image_options.ts");
+  assert.deepEqual(modelImageOptions(undefined), {});
+  assert.deepEqual(modelImageOptions({ name: "shapes" }), {});
+  assert.deepEqual(
+    modelImageOptions({ name: "manifest", path: "d/", fit: "crop", background: [0, 0, 0] }),
+    { fit: "crop", background: [0, 0, 0] },
+  );
+  // A config.json read without validation (the browser page): only what toModelImage accepts.
+  const raw = { name: "manifest", path: "d/", fit: "zoom", background: [0, 0, 999] };
+  assert.deepEqual(modelImageOptions(raw as never), {});
+});

@@ -21,6 +21,7 @@ import {
   type Caption,
   captionImages,
   el,
+  fitOf,
   imageCanvas,
   imageSide,
   modelBatch,
@@ -134,7 +135,7 @@ async function describe(img: (typeof images)[number]): Promise<void> {
   busy(`captioning ${img.name}…`);
   await paint();
   const side = imageSide(checkpoint.model);
-  const x = modelBatch([img.rgba], side);
+  const x = modelBatch([img.rgba], side, fitOf(checkpoint));
   try {
     const [greedy] = await captionImages(checkpoint, x, "greedy");
     const [beam] = await captionImages(checkpoint, x, "beam");

@@ -18,6 +18,7 @@ import {
   attentionCanvas,
   captionImages,
   el,
+  fitOf,
   imageCanvas,
   imageSide,
   modelBatch,
@@ -85,7 +86,7 @@ async function main(): Promise<CheckResult> {
     const ckpt: CheckpointFromFiles = await fetchCheckpoint("/checkpoint/");
     const side = imageSide(ckpt.model);
     const rgba = await Promise.all(images.map(async (u) => rgbaFromBytes(await bytes(u))));
-    const x = modelBatch(rgba, side);
+    const x = modelBatch(rgba, side, fitOf(ckpt));
     try {
       const caps = await captionImages(ckpt, x, "greedy");
       result.captions = caps.map((c) => c.tokens);

@@ -10,12 +10,15 @@ import {
   type CoCa,
   decodeImage,
   generate,
+  modelImageOptions,
   type RgbaImage,
   SimpleViT,
   tf,
   tokenProbabilities,
   toModelImage,
+  type ToModelImageOptions,
 } from "./web_deps.ts";
+import type { DataConfig } from "../src/data/config.ts";
 
 /**
  * The square side of the images the checkpoint's ViT takes.
@@ -55,17 +58,35 @@ export function rgbaFromBytes(bytes: Uint8Array): RgbaImage {
 }
 
 /**
- * Images as a model batch `(n, 3, side, side)` (letterboxed on white, in [-1, 1]).
+ * Images as a model batch `(n, 3, side, side)` in [-1, 1], fitted as `options` say (the
+ * checkpoint's `modelImageOptions(config.data)`; default: letterboxed on white).
  *
  * @example
  * ```ts ignore
  * const x = modelBatch([rgba], 32);
  * ```
  */
-export function modelBatch(images: readonly RgbaImage[], side: number): tf.Tensor4D {
+export function modelBatch(
+  images: readonly RgbaImage[],
+  side: number,
+  options: ToModelImageOptions = {},
+): tf.Tensor4D {
   const data = new Float32Array(images.length * 3 * side * side);
-  images.forEach((img, i) => data.set(toModelImage(img, side), i * 3 * side * side));
+  images.forEach((img, i) => data.set(toModelImage(img, side, options), i * 3 * side * side));
   return tf.tensor4d(data, [images.length, 3, side, side]);
+}
+
+/**
+ * How a checkpoint's images are fitted to its square: as its training data was (`data.fit`,
+ * `data.background` of its `config.json`), like the caption command.
+ *
+ * @example
+ * ```ts ignore
+ * const x = modelBatch([rgba], side, fitOf(checkpoint));
+ * ```
+ */
+export function fitOf(checkpoint: CheckpointFromFiles): ToModelImageOptions {
+  return modelImageOptions(checkpoint.config.data as DataConfig | undefined);
 }
 
 /** One generated caption: its ids, text, and the probability of each token (EOS last). */

@@ -21,7 +21,7 @@ import {
   toModelImage,
   type ToModelImageOptions,
 } from "../data/image.ts";
-import { modelImageOptions } from "../data/config.ts";
+import { modelImageOptions } from "../data/image_options.ts";
 import {
   DECODE_STRATEGIES,
   type DecodeStrategy,

@@ -10,7 +10,6 @@ import { num, type SameType } from "../schema/format.ts";
 import { EMOJI_VENDORS, type EmojiConfig } from "./emoji.ts";
 import type { ShapesConfig } from "./shapes.ts";
 import type { ManifestOptions } from "./manifest.ts";
-import type { ToModelImageOptions } from "./image.ts";
 import { FIT_MODES } from "./image.ts";
 
 const count = (what: string): z.ZodOptional<z.ZodNumber> => num.int(0).optional().describe(what);
@@ -110,23 +109,3 @@ export const DataConfigSchema: z.ZodType<DataConfig, DataConfig> = z.discriminat
   emojiSchema,
   manifestSchema,
 ]);
-
-/**
- * How the images of a data config are fitted to the model's square (`fit`, `background`), so
- * that captioning and evaluation prepare a new image exactly as training did. Data without these
- * options (shapes, emoji, or none recorded) gets the defaults.
- *
- * @example
- * ```ts
- * import { modelImageOptions } from "./config.ts";
- * modelImageOptions({ name: "manifest", path: "data/", fit: "crop" }); // { fit: "crop" }
- * ```
- */
-export function modelImageOptions(data: DataConfig | undefined): ToModelImageOptions {
-  const options: ToModelImageOptions = {};
-  if (data?.name === "manifest") {
-    if (data.fit !== undefined) options.fit = data.fit;
-    if (data.background !== undefined) options.background = data.background;
-  }
-  return options;
-}

@@ -10,6 +10,7 @@ export * from "./manifest.ts";
 export * from "./load.ts";
 export * from "./paths.ts";
 export * from "./config.ts";
+export * from "./image_options.ts";
 export * from "./batches.ts";
 export * from "./tensors.ts";
 export {

@@ -5,3 +5,4 @@
  */
 export * from "./generate.ts";
 export * from "./decoder.ts";
+export * from "./token_probs.ts";

@@ -8,3 +8,4 @@ export * from "./coca.ts";
 export * from "./vit.ts";
 export * from "./losses.ts";
 export { hostIds, idsTensor, shiftIds } from "./host_ids.ts";
+export * from "./pool_attention.ts";

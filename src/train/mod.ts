@@ -20,5 +20,11 @@ export {
   type SavedCheckpoint,
   type TrainState,
 } from "./checkpoint.ts";
+export {
+  type CheckpointFiles,
+  type CheckpointFromFiles,
+  checkpointFromFiles,
+  fetchCheckpoint,
+} from "./checkpoint_model.ts";
 export * from "./trainer.ts";
 export * from "./lock.ts";
