@@ -120,6 +120,28 @@ await backendTest(
 );
 
 await backendTest(
+  "fused cross-entropy (blas): a label outside [0, V) gives loss 0 and a zero gradient row, as the plain op",
+  ["blas"],
+  async () => {
+    const { tokenNll } = await import("../src/ops/nll.ts");
+    const f = () => {
+      const logits = tf.randomNormal([4, 9], 0, 3, "float32", 12) as tf.Tensor2D;
+      const labels = tf.tensor1d([-1, 3, 9, 8], "int32");
+      const dy = tf.tensor1d([0.5, -1, 2, 1]);
+      const g = tf.grad((x: tf.Tensor) => tokenNll(x as tf.Tensor2D, labels).mul(dy).sum())(logits);
+      return [tokenNll(logits, labels), g];
+    };
+    const want = await onBackend("cpu", f);
+    const got = await onBackend("blas", f);
+    assert.deepEqual([want[0][2], want[0][4]].map(Math.abs), [0, 0]); // [4, -1, loss...]: rows 0, 2
+    for (let i = 0; i < want.length; i++) {
+      const d = Math.max(...want[i].map((v, j) => Math.abs(v - got[i][j])));
+      assert.ok(d < 1e-5, `output ${i} differs by ${d}`);
+    }
+  },
+);
+
+await backendTest(
   "fused layer norm (blas) matches the moments form (cpu) in value and all three gradients",
   ["blas"],
   async () => {

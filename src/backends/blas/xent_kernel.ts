@@ -32,6 +32,8 @@ export function registerXentKernels(backendName: string): void {
       const out = new Float32Array(N);
       for (let r = 0; r < N; r++) {
         const o = r * V;
+        // A label outside [0, V) has an all-zero one-hot row in the plain path: loss 0.
+        if (!(y[r] >= 0 && y[r] < V)) continue;
         let max = -Infinity;
         for (let j = 0; j < V; j++) if (x[o + j] > max) max = x[o + j];
         let sum = 0;
@@ -52,7 +54,8 @@ export function registerXentKernels(backendName: string): void {
       const out = allocFloat32Zeroed(N * V);
       for (let r = 0; r < N; r++) {
         const o = r * V, g = d[r];
-        if (g === 0) continue;
+        // dy 0, or a label outside [0, V) (all-zero one-hot row in the plain path): a zero row.
+        if (g === 0 || !(y[r] >= 0 && y[r] < V)) continue;
         let max = -Infinity;
         for (let j = 0; j < V; j++) if (x[o + j] > max) max = x[o + j];
         let sum = 0;
