@@ -63,23 +63,16 @@ const gradDx = (wg: number) => `
   )
 }
   ${workgroupReduceWgsl(wg)}
+  ${STATS_BODY}
   @compute @workgroup_size(${wg})
   fn main(${MULTI_HEADER}) {
     let row = i32(wid.y * nwg.x + wid.x);
     let tid = i32(lid.x);
     let cols = uniforms.cols;
     let base = min(row, uniforms.rows - 1) * cols;
-    var s = 0.0;
-    for (var j = tid; j < cols; j = j + WG) {
-      s = s + x[base + j];
-    }
-    let mean = wgSum(tid, s) / f32(cols);
-    var q = 0.0;
-    for (var j = tid; j < cols; j = j + WG) {
-      let c = x[base + j] - mean;
-      q = q + c * c;
-    }
-    let rstd = 1.0 / sqrt(wgSum(tid, q) / f32(cols) + uniforms.eps);
+    let st = rowStats(row, tid);
+    let mean = st.x;
+    let rstd = st.y;
     var sg = 0.0;
     var sgx = 0.0;
     for (var j = tid; j < cols; j = j + WG) {
