@@ -7,11 +7,10 @@
  * @module
  */
 
-import { join } from "node:path";
 import type { Executor, ExecutorTask, ExitRecord, RecordedTask, TaskUpdate } from "./executor.ts";
 import { hostName } from "./executor.ts";
 import { killOrphanTrial } from "./orphan.ts";
-import { TRIAL_FILES } from "./protocol.ts";
+import { pipeTrialOutput } from "./protocol.ts";
 
 const KILL_GRACE_MS = 2000;
 
@@ -181,19 +180,7 @@ export class LocalExecutor implements Executor {
     }, limit * 1000);
     const r: Running = { task, child, stop, cancelled: false, done: Promise.resolve() };
     r.done = (async () => {
-      const pipes = (async () => {
-        const out = await Deno.open(join(task.trialDir, TRIAL_FILES.stdout), {
-          create: true,
-          write: true,
-          truncate: true,
-        });
-        const err = await Deno.open(join(task.trialDir, TRIAL_FILES.stderr), {
-          create: true,
-          write: true,
-          truncate: true,
-        });
-        await Promise.all([child.stdout.pipeTo(out.writable), child.stderr.pipeTo(err.writable)]);
-      })();
+      const pipes = pipeTrialOutput(child, task.trialDir);
       const status = await child.status;
       await pipes.catch(() => {});
       clearTimeout(timer);

@@ -43,6 +43,24 @@ export const TRIAL_FILES = {
   stderr: "stderr.log",
 } as const;
 
+/**
+ * Copy a spawned trial's stdout and stderr (both `"piped"`) into its folder's `stdout.log` and
+ * `stderr.log` until it exits; every executor runs trials through this.
+ *
+ * @example
+ * ```ts ignore
+ * const pipes = pipeTrialOutput(child, trialDir);
+ * const status = await child.status;
+ * await pipes.catch(() => {}); // the logs are best effort
+ * ```
+ */
+export async function pipeTrialOutput(child: Deno.ChildProcess, trialDir: string): Promise<void> {
+  const open = (name: string) =>
+    Deno.open(join(trialDir, name), { create: true, write: true, truncate: true });
+  const [out, err] = await Promise.all([open(TRIAL_FILES.stdout), open(TRIAL_FILES.stderr)]);
+  await Promise.all([child.stdout.pipeTo(out.writable), child.stderr.pipeTo(err.writable)]);
+}
+
 /** Content of `final.json`. */
 export interface TrialFinal {
   /** Final metrics (non-finite numbers are not representable in JSON: use null). */

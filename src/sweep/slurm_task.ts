@@ -16,7 +16,7 @@ import { join } from "node:path";
 import type { ExecutorTask, ExitRecord } from "./executor.ts";
 import { hostName } from "./executor.ts";
 import { describeValue, isPlainObject } from "./json.ts";
-import { TRIAL_FILES, writeTextAtomic } from "./protocol.ts";
+import { pipeTrialOutput, writeTextAtomic } from "./protocol.ts";
 
 /** File name of the exit record in a trial folder. */
 export const EXIT_RECORD_FILE = "exit.json";
@@ -102,20 +102,7 @@ export async function runTask(task: ExecutorTask): Promise<ExitRecord> {
       } catch { /* already exited */ }
     };
     Deno.addSignalListener("SIGTERM", onTerm);
-    const out = await Deno.open(join(task.trialDir, TRIAL_FILES.stdout), {
-      create: true,
-      write: true,
-      truncate: true,
-    });
-    const err = await Deno.open(join(task.trialDir, TRIAL_FILES.stderr), {
-      create: true,
-      write: true,
-      truncate: true,
-    });
-    const pipes = Promise.all([
-      child.stdout.pipeTo(out.writable),
-      child.stderr.pipeTo(err.writable),
-    ]);
+    const pipes = pipeTrialOutput(child, task.trialDir);
     const status = await child.status;
     await pipes.catch(() => {});
     Deno.removeSignalListener("SIGTERM", onTerm);
