@@ -20,7 +20,7 @@ function taskArgs(task: string): string[] {
 
 const COMMANDS: Record<string, string[]> = {
   ...Object.fromEntries(
-    ["demo", "parity", "train", "eval", "caption", "notebooks", "schemas", "experiment"]
+    ["demo", "parity", "train", "eval", "caption", "notebooks", "schemas", "experiment", "native"]
       .map((t) => [t, taskArgs(t)]),
   ),
   "bench:report": taskArgs("bench:report"),
@@ -79,6 +79,7 @@ const CASES: [string, string[], string[], RegExp][] = [
   ["caption", ["--bogus"], ["--checkpoint", missing, "a.png"], /cannot load checkpoint/],
   ["notebooks", ["--bogus"], [`${missing}.ipynb`], /expected a notebook file, found no/],
   ["schemas", ["--bogus"], ["extra"], /expected options only, found argument 'extra'/],
+  ["native", ["--bogus"], ["extra"], /expected options only, found argument 'extra'/],
   [
     "sweep_run",
     ["--bogus"],

@@ -38,8 +38,8 @@ Deno.test("the web task serves on 127.0.0.1 only, runs only chromium and deno, w
 });
 
 Deno.test("only the tasks that spawn processes get --allow-run, only those that can run blas --allow-ffi", () => {
-  const spawn = ["notebooks", "experiment", "exit-stress", "web"];
-  const blas = ["demo", "parity", "train", "eval", "caption", "bench:profile"];
+  const spawn = ["notebooks", "experiment", "exit-stress", "web", "native"];
+  const blas = ["demo", "parity", "train", "eval", "caption", "bench:profile", "native"];
   for (const task of RUN_TASKS) {
     if (task === "bench:report") continue; // -A: it runs `deno bench -A` and reads /proc/cpuinfo
     const f = flags(task);

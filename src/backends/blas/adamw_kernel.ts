@@ -15,6 +15,7 @@
 import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
 import { allocFloat32 } from "./buffer_pool.ts";
+import { activeNativeKernels } from "./native.ts";
 
 /** The kernel's name. */
 export const ADAMW_KERNEL = "CocaAdamW";
@@ -55,13 +56,30 @@ export function registerAdamWKernel(backendName: string): void {
       const np = allocFloat32(n), nm = allocFloat32(n), nv = allocFloat32(n);
       const { lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale } = a;
       const decay = lr * weightDecay;
-      for (let i = 0; i < n; i++) {
-        const gi = gv[i] * gradScale;
-        const mi = beta1 * mv[i] + (1 - beta1) * gi;
-        const vi = beta2 * vv[i] + (1 - beta2) * gi * gi;
-        nm[i] = mi;
-        nv[i] = vi;
-        np[i] = pv[i] - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - decay * pv[i];
+      const native = activeNativeKernels();
+      if (
+        native && pv instanceof Float32Array && gv instanceof Float32Array &&
+        mv instanceof Float32Array && vv instanceof Float32Array
+      ) {
+        native.adamw(pv, gv, mv, vv, np, nm, nv, {
+          lr,
+          beta1,
+          beta2,
+          eps,
+          decay,
+          bc1,
+          bc2,
+          gradScale,
+        });
+      } else {
+        for (let i = 0; i < n; i++) {
+          const gi = gv[i] * gradScale;
+          const mi = beta1 * mv[i] + (1 - beta1) * gi;
+          const vi = beta2 * vv[i] + (1 - beta2) * gi * gi;
+          nm[i] = mi;
+          nv[i] = vi;
+          np[i] = pv[i] - lr * (mi / bc1) / (Math.sqrt(vi / bc2) + eps) - decay * pv[i];
+        }
       }
       return [
         cpuOutput(backend, p.shape, np),

@@ -31,6 +31,7 @@ import { cpuOutput, cpuValues } from "../cpu_data.ts";
 import { blasOfBackend } from "./matmul.ts";
 import type { OpenBlas } from "./openblas.ts";
 import { allocFloat32, allocFloat32Zeroed } from "./buffer_pool.ts";
+import { activeNativeKernels } from "./native.ts";
 
 /** The forward kernel's name. */
 export const ATTENTION_KERNEL = "CocaAttention";
@@ -226,6 +227,7 @@ export function attentionForward(
   const groups = shared ? 1 : h, rows = shared ? h * L : L;
   const qSize = rows * dk, kSize = M * dk, vSize = M * dv, pSize = rows * M, oSize = rows * dv;
   const pv = scratchOf(0, h * L * dv);
+  const native = activeNativeKernels();
   const [sb, sh, si] = bias ? bias.strides : [0, 0, 0];
   for (let bb = 0; bb < b; bb++) {
     for (let g = 0; g < groups; g++) {
@@ -245,10 +247,26 @@ export function attentionForward(
       }
     }
     for (let hh = 0; hh < h; hh++) {
+      const base = bb * sb + hh * sh;
+      if (native && (!bias || bias.values instanceof Float32Array)) {
+        const o = (bb * h + hh) * L * M;
+        native.attentionSoftmax(
+          probs.subarray(o, o + L * M),
+          L,
+          M,
+          attrs.scale,
+          attrs.causal,
+          M - L,
+          bias ? (bias.values as Float32Array).subarray(base) : null,
+          si,
+          bias ? bias.strides[3] : 0,
+        );
+        continue;
+      }
       for (let i = 0; i < L; i++) {
         const o = ((bb * h + hh) * L + i) * M;
         const visible = attrs.causal ? M - L + i + 1 : M;
-        softmaxRow(probs, o, M, attrs.scale, visible, bias, bb * sb + hh * sh + i * si);
+        softmaxRow(probs, o, M, attrs.scale, visible, bias, base + i * si);
       }
     }
     for (let g = 0; g < groups; g++) {
@@ -310,6 +328,7 @@ export function attentionGrad(
   const qSize = rows * dkw, kSize = M * dkw, vSize = M * dvw, pSize = rows * M;
   const oSize = rows * dvw;
   const dO = scratchOf(0, h * L * dvw), dP = scratchOf(1, pSize);
+  const native = activeNativeKernels();
   for (let bb = 0; bb < b; bb++) {
     // dy[bb] (L, h, dv) -> dO (h, L, dv): split the heads.
     for (let hh = 0; hh < h; hh++) {
@@ -328,16 +347,19 @@ export function attentionGrad(
         blas.sgemm(false, true, rows, M, dvw, dOg, vn, dP);
       } else dP.fill(0);
       // dS = P ⊙ dP − P · rowsum(P ⊙ dP) (the softmax gradient), times the scale, in dP.
-      for (let r = 0; r < rows; r++) {
-        const o = r * M;
-        let sum = 0;
-        for (let j = 0; j < M; j++) sum += f32(dP[o + j] * pn[o + j]);
-        const rowSum = f32(sum);
-        for (let j = 0; j < M; j++) {
-          const p = pn[o + j];
-          let s = f32(f32(dP[o + j] * p) - f32(rowSum * p));
-          if (scale !== 1) s = f32(s * scale);
-          dP[o + j] = s;
+      if (native) native.attentionSoftmaxGrad(dP, pn, rows, M, scale);
+      else {
+        for (let r = 0; r < rows; r++) {
+          const o = r * M;
+          let sum = 0;
+          for (let j = 0; j < M; j++) sum += f32(dP[o + j] * pn[o + j]);
+          const rowSum = f32(sum);
+          for (let j = 0; j < M; j++) {
+            const p = pn[o + j];
+            let s = f32(f32(dP[o + j] * p) - f32(rowSum * p));
+            if (scale !== 1) s = f32(s * scale);
+            dP[o + j] = s;
+          }
         }
       }
       if (dkw > 0) {

@@ -17,6 +17,12 @@ import {
 import { makeBatchMatMul, makeFusedMatMul } from "./matmul.ts";
 import { fastKernels } from "./fast_kernels.ts";
 import { installBufferRecycling, type RecyclableBackend } from "./buffer_pool.ts";
+import {
+  activeNativeKernels,
+  loadNativeKernels,
+  nativeKernelsUnavailableReason,
+  setActiveNativeKernels,
+} from "./native.ts";
 
 /** Name under which {@linkcode registerBlasBackend} registers the backend. */
 export const BLAS_BACKEND_NAME = "blas";
@@ -38,6 +44,12 @@ export interface RegisterBlasOptions {
   priority?: number;
   /** Register the pure-JS replacements for slow cpu kernels (Transpose, Softmax, ...). Default true. */
   fastKernels?: boolean;
+  /**
+   * Use the native kernels (`native.ts`: SwiGLU, attention softmax, layer norm, cross-entropy,
+   * AdamW, binary ops) when their library is built (`deno task native`) and `COCA_NATIVE` is not
+   * `off`. Default true. They run on as many threads as OpenBLAS.
+   */
+  native?: boolean;
 }
 
 /** Result of {@linkcode registerBlasBackend}. */
@@ -69,6 +81,7 @@ export function registerBlasBackend(opts: RegisterBlasOptions = {}): RegisterBla
     if (opts.threads !== undefined && registered.blas) {
       const t = resolveBlasThreads(opts.threads);
       registered.blas.setNumThreads(t.threads!);
+      activeNativeKernels()?.setThreads(t.threads!);
       registered.threadSource = t.source;
     }
     return registered.result;
@@ -83,6 +96,10 @@ export function registerBlasBackend(opts: RegisterBlasOptions = {}): RegisterBla
     return registered.result;
   }
   const blas = loaded.blas;
+  if (opts.native ?? true) {
+    const native = loadNativeKernels({ threads: blas.getNumThreads() ?? 1 });
+    setActiveNativeKernels(native.ok ? native.kernels : undefined, native.ok ? "" : native.reason);
+  } else setActiveNativeKernels(undefined, "disabled by the native option");
   const cpuKernels = tf.getKernelsForBackend("cpu");
   if (cpuKernels.length === 0) {
     blas.close();
@@ -145,6 +162,8 @@ export function blasInfo():
     pinned: boolean;
     threads: number | undefined;
     threadSource: BlasThreadSource;
+    /** The native kernels' library and threads, or why they are not used. */
+    native: { library: string; threads: number } | { unavailable: string };
   }
   | undefined {
   const b = registered?.blas;
@@ -156,5 +175,13 @@ export function blasInfo():
     pinned: b.pinned,
     threads: b.getNumThreads(),
     threadSource: registered!.threadSource ?? "cpus",
+    native: nativeInfo(),
   };
+}
+
+function nativeInfo(): { library: string; threads: number } | { unavailable: string } {
+  const k = activeNativeKernels();
+  return k
+    ? { library: k.library, threads: k.threads() }
+    : { unavailable: nativeKernelsUnavailableReason() };
 }

@@ -12,6 +12,10 @@
  */
 import type * as tf from "../../deps/tf.ts";
 import { allocFloat32 } from "./buffer_pool.ts";
+import { activeNativeKernels } from "./native.ts";
+
+/** Rows shorter than this run in JavaScript (a native call costs about as much as 64 adds). */
+const NATIVE_MIN_INNER = 64;
 
 /** Binary operations implemented here. */
 export type BinaryOp = "add" | "sub" | "mul" | "div" | "max" | "min" | "sqdiff";
@@ -114,18 +118,15 @@ export function broadcastBinary(
   for (const d of shape) size *= d;
   const out = allocFloat32(size);
   if (size === 0) return { values: out, shape };
-  if (a.length === size && b.length === size) {
-    run(op, out, 0, a, 0, 1, b, 0, 1, size);
+  const native = activeNativeKernels();
+  const flat = (as: number, bs: number) => {
+    if (native && size >= NATIVE_MIN_INNER) native.binary(op, a, 0, as, b, 0, bs, out, 1, size);
+    else run(op, out, 0, a, 0, as, b, 0, bs, size);
     return { values: out, shape };
-  }
-  if (b.length === 1) {
-    run(op, out, 0, a, 0, 1, b, 0, 0, size);
-    return { values: out, shape };
-  }
-  if (a.length === 1) {
-    run(op, out, 0, a, 0, 0, b, 0, 1, size);
-    return { values: out, shape };
-  }
+  };
+  if (a.length === size && b.length === size) return flat(1, 1);
+  if (b.length === 1) return flat(1, 0);
+  if (a.length === 1) return flat(0, 1);
   // Coalesce: drop size-1 output dims; merge neighbours whose a/b broadcast flags agree.
   const r = shape.length;
   const dims: number[] = [], aB: boolean[] = [], bB: boolean[] = [];
@@ -151,10 +152,19 @@ export function broadcastBinary(
     if (!bB[i]) sb *= dims[i];
   }
   const inner = dims[k - 1], ias = aStr[k - 1], ibs = bStr[k - 1];
+  if (native && k === 2 && inner >= NATIVE_MIN_INNER / 4) {
+    // One call for (rows, inner), e.g. a bias added to every row.
+    native.binary(op, a, aStr[0], ias, b, bStr[0], ibs, out, dims[0], inner);
+    return { values: out, shape };
+  }
+  const rowRun = native && inner >= NATIVE_MIN_INNER
+    ? (o: number, ai: number, bi: number) =>
+      native.binary(op, a.subarray(ai), 0, ias, b.subarray(bi), 0, ibs, out.subarray(o), 1, inner)
+    : (o: number, ai: number, bi: number) => run(op, out, o, a, ai, ias, b, bi, ibs, inner);
   const idx = new Array<number>(k).fill(0);
   let ai = 0, bi = 0;
   for (let o = 0; o < size; o += inner) {
-    run(op, out, o, a, ai, ias, b, bi, ibs, inner);
+    rowRun(o, ai, bi);
     // Odometer over the outer dimensions.
     for (let d = k - 2; d >= 0; d--) {
       idx[d]++;

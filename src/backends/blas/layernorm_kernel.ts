@@ -12,6 +12,7 @@
 import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
 import { allocFloat32 } from "./buffer_pool.ts";
+import { activeNativeKernels } from "./native.ts";
 
 /** Mean and `1 / sqrt(biased variance + eps)` of `xv[o .. o+d)`. */
 function rowStats(xv: ArrayLike<number>, o: number, d: number, eps: number): [number, number] {
@@ -47,6 +48,14 @@ export function registerLayerNormKernels(backendName: string): void {
       const be = cpuValues(backend, shift);
       const d = x.shape[x.shape.length - 1], rows = xv.length / d;
       const y = allocFloat32(xv.length);
+      const native = activeNativeKernels();
+      if (
+        native && xv instanceof Float32Array && g instanceof Float32Array &&
+        be instanceof Float32Array
+      ) {
+        native.layerNorm(xv, g, be, y, rows, d, eps);
+        return cpuOutput(backend, [...x.shape], y);
+      }
       for (let r = 0; r < rows; r++) {
         const o = r * d;
         const [mean, rstd] = rowStats(xv, o, d, eps);
@@ -65,6 +74,18 @@ export function registerLayerNormKernels(backendName: string): void {
       const dv = cpuValues(backend, dy);
       const d = x.shape[x.shape.length - 1], rows = xv.length / d;
       const dx = allocFloat32(xv.length), dg = new Float32Array(d), db = new Float32Array(d);
+      const native = activeNativeKernels();
+      if (
+        native && xv instanceof Float32Array && g instanceof Float32Array &&
+        dv instanceof Float32Array
+      ) {
+        native.layerNormGrad(xv, g, dv, dx, dg, db, rows, d, eps);
+        return [
+          cpuOutput(backend, [...x.shape], dx),
+          cpuOutput(backend, [d], dg),
+          cpuOutput(backend, [d], db),
+        ];
+      }
       const xhat = new Float32Array(d);
       for (let r = 0; r < rows; r++) {
         const o = r * d;

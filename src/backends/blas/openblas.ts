@@ -428,8 +428,15 @@ const PIN: Partial<Record<typeof Deno.build.os, [number, string[]]>> = {
  * (find the loaded copy, load nothing) and `RTLD_NODELETE` (ignore every later `dlclose`). Its
  * dependencies (libgomp for the OpenMP build) stay loaded with it. Returns false where libc's
  * `dlopen` is out of reach (no such platform entry, or no libc by those names).
+ *
+ * @example
+ * ```ts ignore
+ * import { pinLibrary } from "./openblas.ts";
+ * const lib = Deno.dlopen("libopenblas.so.0", {});
+ * console.log(pinLibrary("libopenblas.so.0")); // true: stays mapped after lib.close()
+ * ```
  */
-function pinLibrary(path: string): boolean {
+export function pinLibrary(path: string): boolean {
   const pin = PIN[Deno.build.os];
   if (!pin) return false;
   const [flags, libcs] = pin;

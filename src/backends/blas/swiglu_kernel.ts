@@ -13,6 +13,7 @@
 import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
 import { allocFloat32 } from "./buffer_pool.ts";
+import { activeNativeKernels } from "./native.ts";
 
 /**
  * Register the two kernels for a cpu-family backend (idempotent).
@@ -33,6 +34,11 @@ export function registerSwiGLUKernels(backendName: string): void {
       const tv = cpuValues(backend, t);
       const two = t.shape[t.shape.length - 1], F = two / 2, rows = tv.length / two;
       const out = allocFloat32(rows * F);
+      const native = activeNativeKernels();
+      if (native && tv instanceof Float32Array) {
+        native.swiglu(tv, out, rows, F);
+        return cpuOutput(backend, [...t.shape.slice(0, -1), F], out);
+      }
       for (let r = 0; r < rows; r++) {
         const base = r * two, o = r * F;
         for (let j = 0; j < F; j++) {
@@ -51,6 +57,11 @@ export function registerSwiGLUKernels(backendName: string): void {
       const tv = cpuValues(backend, t), dv = cpuValues(backend, dy);
       const two = t.shape[t.shape.length - 1], F = two / 2, rows = tv.length / two;
       const dt = allocFloat32(tv.length);
+      const native = activeNativeKernels();
+      if (native && tv instanceof Float32Array && dv instanceof Float32Array) {
+        native.swigluGrad(tv, dv, dt, rows, F);
+        return cpuOutput(backend, [...t.shape], dt);
+      }
       for (let r = 0; r < rows; r++) {
         const base = r * two, o = r * F;
         for (let j = 0; j < F; j++) {

@@ -9,7 +9,8 @@
  */
 import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
-import { allocFloat32Zeroed } from "./buffer_pool.ts";
+import { allocFloat32, allocFloat32Zeroed } from "./buffer_pool.ts";
+import { activeNativeKernels } from "./native.ts";
 
 /**
  * Register `CocaNll` and `CocaNllGrad` for a cpu-family backend (idempotent).
@@ -30,6 +31,11 @@ export function registerXentKernels(backendName: string): void {
       const x = cpuValues(backend, logits), y = cpuValues(backend, labels);
       const [N, V] = logits.shape;
       const out = new Float32Array(N);
+      const native = activeNativeKernels();
+      if (native && x instanceof Float32Array && y instanceof Int32Array) {
+        native.nll(x, y, out, N, V);
+        return cpuOutput(backend, [N], out);
+      }
       for (let r = 0; r < N; r++) {
         const o = r * V;
         // A label outside [0, V) has an all-zero one-hot row in the plain path: loss 0.
@@ -51,6 +57,14 @@ export function registerXentKernels(backendName: string): void {
       const x = cpuValues(backend, logits), y = cpuValues(backend, labels);
       const d = cpuValues(backend, dy);
       const [N, V] = logits.shape;
+      const native = activeNativeKernels();
+      if (
+        native && x instanceof Float32Array && y instanceof Int32Array && d instanceof Float32Array
+      ) {
+        const out = allocFloat32(N * V);
+        native.nllGrad(x, y, d, out, N, V);
+        return cpuOutput(backend, [N, V], out);
+      }
       const out = allocFloat32Zeroed(N * V);
       for (let r = 0; r < N; r++) {
         const o = r * V, g = d[r];
