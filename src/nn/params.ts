@@ -42,7 +42,11 @@ export class ParamStore {
   param(name: string, shape: number[], init: Init): tf.Variable {
     const found = this.params.get(name);
     if (found) return found;
-    const v = tf.variable(this.#init(shape, init), true, this.#unique(name));
+    // The variable shares the initial tensor's buffer: dispose the tensor, or it would hold that
+    // buffer alive after the first update replaces the variable's (a second copy of the model).
+    const initial = this.#init(shape, init);
+    const v = tf.variable(initial, true, this.#unique(name));
+    initial.dispose();
     this.params.set(name, v);
     return v;
   }

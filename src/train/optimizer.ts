@@ -68,25 +68,35 @@ export class AdamW {
     }
     const decay = opts.decay ?? ((v: tf.Variable) => v.rank >= 2);
     this.#decays = vars.map(decay);
-    this.#m = vars.map((v) => tf.variable(tf.zerosLike(v), false));
-    this.#v = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+    this.#m = vars.map(zerosVariable);
+    this.#v = vars.map(zerosVariable);
   }
 
   /**
    * One update from gradients given in the order of `vars` (undefined = no
    * gradient), each multiplied by `gradScale` first (gradient clipping).
+   *
+   * Variable by variable: a parameter's old value and moments are released as soon as its new
+   * ones are assigned, so at most one variable's worth of new state exists beside the old.
+   * With `disposeGrads`, each gradient is disposed right after its variable's update (the caller
+   * gives them up), so the gradients leave memory one by one instead of after the whole update.
    */
-  apply(grads: (tf.Tensor | undefined)[], lr = this.options.lr, gradScale = 1): void {
+  apply(
+    grads: (tf.Tensor | undefined)[],
+    lr = this.options.lr,
+    gradScale = 1,
+    opts: { disposeGrads?: boolean } = {},
+  ): void {
     if (grads.length !== this.vars.length) {
       throw new RangeError(`expected ${this.vars.length} gradients, found ${grads.length}`);
     }
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.options;
     const bc1 = 1 - beta1 ** this.step, bc2 = 1 - beta2 ** this.step;
-    tf.tidy(() => {
-      this.vars.forEach((p, i) => {
-        const g = grads[i];
-        if (!g) return;
+    this.vars.forEach((p, i) => {
+      const g = grads[i];
+      if (!g) return;
+      tf.tidy(() => {
         const [np, nm, nv] = adamwUpdate(p, g, this.#m[i], this.#v[i], {
           lr,
           beta1,
@@ -101,6 +111,7 @@ export class AdamW {
         this.#v[i].assign(nv);
         p.assign(np);
       });
+      if (opts.disposeGrads) g.dispose();
     });
   }
 
@@ -126,7 +137,9 @@ export class AdamW {
             `expected ${p.size} optimizer values for ${p.name}, found ${data.length}`,
           );
         }
-        mine.assign(tf.tensor(data, p.shape));
+        const t = tf.tensor(data, p.shape);
+        mine.assign(t);
+        t.dispose(); // the variable holds the buffer now; the tensor would keep an old one alive
       }
     });
   }
@@ -135,6 +148,14 @@ export class AdamW {
   dispose(): void {
     tf.dispose([...this.#m, ...this.#v]);
   }
+}
+
+/** A non-trainable zero variable shaped like `v`, holding the only reference to its buffer. */
+function zerosVariable(v: tf.Variable): tf.Variable {
+  const zeros = tf.zerosLike(v);
+  const m = tf.variable(zeros, false);
+  zeros.dispose(); // the variable shares the buffer; a live `zeros` would outlive its updates
+  return m;
 }
 
 /**
