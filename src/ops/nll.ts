@@ -50,7 +50,9 @@ export function hasFusedNll(): boolean {
 export function fusedNll(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
   const op = tf.customGrad(
     ((x: tf.Tensor, save: tf.GradSaveFunc) => {
-      save([x]);
+      // labels are saved too: the gradient must not read a tensor the forward scope disposed
+      // (the tape frees saved tensors, and only those, as the backward pass goes).
+      save([x, labels]);
       const value = tf.engine().runKernel(
         "CocaNll",
         { logits: x, labels } as unknown as tf.NamedTensorMap,
@@ -58,7 +60,7 @@ export function fusedNll(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D 
       const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.engine().runKernel(
           "CocaNllGrad",
-          { logits: saved[0], labels, dy } as unknown as tf.NamedTensorMap,
+          { logits: saved[0], labels: saved[1], dy } as unknown as tf.NamedTensorMap,
         ) as tf.Tensor;
       return { value, gradFunc };
     }) as unknown as Parameters<typeof tf.customGrad>[0],
