@@ -286,7 +286,7 @@ export function attentionForward(
     for (let hh = 0; hh < h; hh++) {
       for (let i = 0; i < L; i++) {
         const from = (hh * L + i) * dv, to = ((bb * L + i) * h + hh) * dv;
-        for (let d = 0; d < dv; d++) out[to + d] = pv[from + d];
+        out.set(pv.subarray(from, from + dv), to);
       }
     }
   }
@@ -334,7 +334,7 @@ export function attentionGrad(
     for (let hh = 0; hh < h; hh++) {
       for (let i = 0; i < L; i++) {
         const to = (hh * L + i) * dvw, from = ((bb * L + i) * h + hh) * dvw;
-        for (let d = 0; d < dvw; d++) dO[to + d] = dy[from + d];
+        dO.set(dy.subarray(from, from + dvw), to);
       }
     }
     for (let g = 0; g < groups; g++) {
