@@ -1,7 +1,7 @@
 /**
  * The native host kernels of the `"blas"` backend (`native/coca_kernels.c`): SwiGLU, the
- * attention softmax and its gradient, layer norm, token cross-entropy, AdamW and binary
- * elementwise ops, compiled so that they vectorise, split over the same number of threads as
+ * attention softmax and its gradient, layer norm, token cross-entropy, AdamW, the rotary
+ * embedding and binary elementwise ops, compiled so that they vectorise, split over the same number of threads as
  * OpenBLAS, and called through `Deno.dlopen` like OpenBLAS. The JavaScript kernels they replace
  * stay as the fallback: without the library (not built, or `COCA_NATIVE=off`) every kernel runs
  * as before.
@@ -77,6 +77,10 @@ const SYMBOLS = {
   coca_nll: { parameters: ["buffer", "buffer", "buffer", "i64", "i64"], result: "void" },
   coca_nll_grad: {
     parameters: ["buffer", "buffer", "buffer", "buffer", "i64", "i64"],
+    result: "void",
+  },
+  coca_rotary: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "i64", "i64", "i64", "i32"],
     result: "void",
   },
   coca_binary: {
@@ -189,6 +193,20 @@ export interface NativeKernels {
     out: Float32Array,
     N: number,
     V: number,
+  ): void;
+  /**
+   * Rotary embedding of `rows` rows of `D` (row `r` at position `r mod L` of the `(L, D)` tables),
+   * or with `grad`, its gradient (`t` is then `dy`); see `rotary_kernel.ts`.
+   */
+  rotary(
+    t: Float32Array,
+    cos: Float32Array,
+    sin: Float32Array,
+    out: Float32Array,
+    rows: number,
+    L: number,
+    D: number,
+    grad: boolean,
   ): void;
   /**
    * `rows × inner` outputs `out[r·inner + i] = a[r·aRow + i·aStep] op b[r·bRow + i·bStep]`.
@@ -396,6 +414,8 @@ function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>, library: string): Native
     nll: (logits, labels, out, N, V) => s.coca_nll(logits, labels, out, BigInt(N), BigInt(V)),
     nllGrad: (logits, labels, dy, out, N, V) =>
       s.coca_nll_grad(logits, labels, dy, out, BigInt(N), BigInt(V)),
+    rotary: (t, cos, sin, out, rows, L, D, grad) =>
+      s.coca_rotary(t, cos, sin, out, BigInt(rows), BigInt(L), BigInt(D), grad ? 1 : 0),
     binary: (op, a, aRow, aStep, b, bRow, bStep, out, rows, inner) => {
       s.coca_binary(
         NATIVE_BINARY_OPS[op],

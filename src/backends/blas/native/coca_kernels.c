@@ -605,3 +605,41 @@ int coca_binary(int op, const float *a, long a_row, long a_step, const float *b,
   else parallel_for(rows, 1, MIN_ELEMS / (inner > 0 ? inner : 1) + 1, bin_rows, &s);
   return 0;
 }
+
+/* --------------------------------------------------------------------------------------------
+ * Rotary embedding over the last axis D (two halves of h = D/2): rows of t (outer, L, D) with
+ * tables cos, sin (L, D).
+ *   forward:  y_i = t_i cos_i + r_i sin_i, r = [-t_{h..D}, t_{0..h}] (rotate half)
+ *   gradient: dt_j = dy_j cos_j + (j < h ? dy_{j+h} sin_{j+h} : -(dy_{j-h} sin_{j-h}))
+ * each product and sum rounded to float as the tfjs ops round them.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+  const float *t, *c, *s;
+  float *out;
+  long L, D;
+  int grad;
+} rot_ctx;
+
+HOT static void rotary_rows(void *c, long lo, long hi) {
+  rot_ctx *r = c;
+  long L = r->L, D = r->D, h = D / 2;
+  for (long row = lo; row < hi; row++) {
+    const float *t = r->t + row * D, *cs = r->c + (row % L) * D, *sn = r->s + (row % L) * D;
+    float *o = r->out + row * D;
+    if (!r->grad) {
+      for (long i = 0; i < h; i++) o[i] = t[i] * cs[i] + (-t[i + h]) * sn[i];
+      for (long i = h; i < D; i++) o[i] = t[i] * cs[i] + t[i - h] * sn[i];
+    } else {
+      for (long j = 0; j < h; j++) o[j] = t[j] * cs[j] + t[j + h] * sn[j + h];
+      for (long j = h; j < D; j++) o[j] = t[j] * cs[j] + -(t[j - h] * sn[j - h]);
+    }
+  }
+}
+
+/* rows = outer * L rows of D; grad 0: the rotary embedding of t, 1: its gradient (t is dy). */
+void coca_rotary(const float *t, const float *cos_table, const float *sin_table, float *out,
+                 long rows, long L, long D, int grad) {
+  rot_ctx r = {t, cos_table, sin_table, out, L, D, grad};
+  parallel_for(rows, 1, MIN_ELEMS / (D > 0 ? D : 1) + 1, rotary_rows, &r);
+}
