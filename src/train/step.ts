@@ -79,10 +79,39 @@ function nodesFromXsToY(tape: TapeNode[], xs: readonly tf.Tensor[], y: tf.Tensor
 }
 
 /**
+ * Kernels whose tfjs 4.22 gradient reads only the shapes of its saved tensors (`Reshape`,
+ * `Slice`, `Concat`: `x.shape`; `Add`, `Sub`: both shapes, for the broadcast reduction; `Sum`,
+ * `Mean`: `x.shape`). Keeping the tensors themselves would keep their buffers alive through the
+ * forward pass for nothing: a reshape of the fused projection or of the logits held tens of MiB
+ * per layer that nothing else needed (README config: 957 of 3531 MiB of saved buffers).
+ */
+const SHAPE_ONLY_GRADIENTS = new Set(["Reshape", "Slice", "Concat", "Add", "Sub", "Sum", "Mean"]);
+
+/** Replace a node's saved tensors by what its gradient reads of them (shape, rank, dtype, size). */
+function keepShapesOnly(node: TapeNode): void {
+  const saved = node.saved; // the array the node's gradient closure reads
+  if (!saved) return;
+  for (let i = 0; i < saved.length; i++) {
+    const t = saved[i];
+    if (!(t instanceof tf.Tensor)) continue;
+    const stub = { shape: t.shape.slice(), rank: t.rank, dtype: t.dtype, size: t.size };
+    saved[i] = stub as unknown as tf.Tensor;
+    t.dispose();
+  }
+}
+
+/** Dispose a node's saved tensors, except one that is (also) a gradient in `owners`. */
+function disposeSaved(node: TapeNode, owners: ReadonlyMap<tf.Tensor, number>): void {
+  for (const t of node.saved ?? []) if (t instanceof tf.Tensor && !owners.has(t)) t.dispose();
+}
+
+/**
  * `tf.variableGrads(f, vars)` with the same kernels in the same order (the same numbers, bit for
  * bit), but freeing memory as the backward pass goes instead of at its end: a node's saved
  * tensors once its gradient ran, the gradient of an activation once it was propagated to the
- * node's inputs, a partial gradient once added into its sum. tfjs keeps all of them until the
+ * node's inputs, a partial gradient once added into its sum; and the saved inputs of kernels
+ * whose gradient reads only their shapes (`Reshape`, `Concat`, `Add`, ...) right after the
+ * forward pass. tfjs keeps all of them until the
  * whole backward pass is over, so its peak is every saved activation plus the gradient of every
  * activation at once (README config on blas: see `bench/NOTES.md`). Returns `grads[i]` for
  * `vars[i]` (undefined where `f` does not depend on it). Inside another gradient tape
@@ -128,6 +157,7 @@ export function lowMemoryVariableGrads(
   const used = new Set(filtered.map((n) => n.id));
   // Saved tensors of nodes off every path from the variables to the loss are never needed.
   for (const node of tape) if (!used.has(node.id)) tf.dispose(node.saved ?? []);
+  for (const node of filtered) if (SHAPE_ONLY_GRADIENTS.has(node.kernelName)) keepShapesOnly(node);
   const grads = tf.tidy(() => {
     /** Gradient by tensor id, and how many ids share each gradient tensor. */
     const byId = new Map<number, tf.Tensor>();
@@ -182,12 +212,10 @@ export function lowMemoryVariableGrads(
           if (!owners.has(dx)) dx.dispose();
         }
         for (const o of node.outputs) drop(o.id);
-        for (const t of node.saved ?? []) if (!owners.has(t)) t.dispose();
+        disposeSaved(node, owners);
       }
     } finally {
-      for (const node of filtered) {
-        for (const t of node.saved ?? []) if (!owners.has(t)) t.dispose();
-      }
+      for (const node of filtered) disposeSaved(node, owners);
     }
     // One tensor per variable, so that a caller may dispose each gradient on its own.
     const seen = new Set<tf.Tensor>();
