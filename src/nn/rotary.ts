@@ -4,6 +4,7 @@
  * @module
  */
 import * as tf from "../deps/tf.ts";
+import { rotary } from "../ops/rotary.ts";
 
 /**
  * `invFreq[i] = 10000^(-2i/dimHead)` for `i < dimHead/2`, in float32.
@@ -60,20 +61,7 @@ export function rotaryTables(
   return tables;
 }
 
-/**
- * `[a, b] -> [-b, a]` over the halves of the last axis.
- *
- * @example
- * ```ts
- * import * as tf from "@tensorflow/tfjs";
- * import { rotateHalf } from "./rotary.ts";
- * rotateHalf(tf.tensor1d([1, 2, 3, 4])).print(); // [-3, -4, 1, 2]
- * ```
- */
-export function rotateHalf(t: tf.Tensor): tf.Tensor {
-  const [a, b] = tf.split(t, 2, -1);
-  return tf.concat([b.neg(), a], -1);
-}
+export { rotateHalf } from "../ops/rotary.ts";
 
 /**
  * Rotate `t (..., length, dimHead)` by positions `offset..offset+length-1`.
@@ -93,5 +81,5 @@ export function applyRotary(t: tf.Tensor, offset = 0): tf.Tensor {
     cos = cos.slice([offset, 0], [length, dimHead]);
     sin = sin.slice([offset, 0], [length, dimHead]);
   }
-  return t.mul(cos).add(rotateHalf(t).mul(sin));
+  return rotary(t, cos, sin);
 }
