@@ -10,11 +10,18 @@
  *
  * Per step: the compute dispatches the GPU received (every `dispatchWorkgroups`, stock and fused
  * programs alike), the kernels tfjs's engine dispatched (`recordKernelCalls`), and the wall time
- * until the loss is read back. Not part of `deno task test` or `deno task bench`.
+ * until the loss is read back; per mode the loss of the warm-up step (same weights and data in
+ * every mode, so the three agree up to rounding). Not part of `deno task test` or
+ * `deno task bench`; `deno task bench:report` runs it in its own process with `--json`.
  *
  * ```sh
- * deno run -A bench/webgpu_fused.ts [--steps 2] [--batch 16]
+ * deno run -A bench/webgpu_fused.ts [--steps 2] [--batch 16] [--json]
  * ```
+ *
+ * `--json`: print one line `WEBGPU_FUSED_RESULT {json}` ({@linkcode WebGPUFusedOutcome}) on
+ * stdout after the progress lines, also when webgpu does not start.
+ *
+ * Exit status: 0 measured, 2 bad arguments, 1 webgpu did not start or the run failed.
  *
  * @module
  */
@@ -35,7 +42,62 @@ export interface FusedBenchRow {
   engineKernels: number;
   fusedCalls: number;
   seconds: number;
+  /** Loss of the warm-up step (the same weights and data in every mode). */
   loss: number;
+}
+
+/** What {@linkcode benchWebGPUFused} measured, with the adapter it ran on. */
+export interface WebGPUFusedResult {
+  /** The adapter's description (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"). */
+  adapter: string;
+  /** Whether the adapter is a software fallback (CPU emulation); null: not reported. */
+  fallbackAdapter: boolean | null;
+  batch: number;
+  /** Timed steps per mode (after one warm-up step). */
+  steps: number;
+  rows: FusedBenchRow[];
+}
+
+/** The `--json` line's payload: the result, or why webgpu did not start or the run failed. */
+export type WebGPUFusedOutcome = WebGPUFusedResult | { unavailable: string };
+
+/** The line prefix of the `--json` result on stdout. */
+export const WEBGPU_FUSED_RESULT_PREFIX = "WEBGPU_FUSED_RESULT ";
+
+/** Arguments of `bench/webgpu_fused.ts`. */
+export interface WebGPUFusedArgs {
+  steps: number;
+  batch: number;
+  json: boolean;
+}
+
+/**
+ * Parses `bench/webgpu_fused.ts`'s arguments (`--steps N`, `--batch N`, `--json`); throws an
+ * error naming the flag and what it found.
+ *
+ * @example
+ * ```ts
+ * import { parseWebGPUFusedArgs } from "./webgpu_fused.ts";
+ * console.log(parseWebGPUFusedArgs(["--batch", "2", "--json"])); // { steps: 2, batch: 2, json: true }
+ * ```
+ */
+export function parseWebGPUFusedArgs(args: readonly string[]): WebGPUFusedArgs {
+  const o: WebGPUFusedArgs = { steps: 2, batch: SMALL.batch, json: false };
+  const count = (flag: string, v: string | undefined) => {
+    const n = Number(v);
+    if (v === undefined || !/^\d+$/.test(v) || n < 1) {
+      throw new Error(`expected ${flag} to be a positive integer, found ${v ?? "nothing"}`);
+    }
+    return n;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--steps") o.steps = count(a, args[++i]);
+    else if (a === "--batch") o.batch = count(a, args[++i]);
+    else if (a === "--json") o.json = true;
+    else throw new Error(`expected --steps N, --batch N or --json, found "${a}"`);
+  }
+  return o;
 }
 
 /** Every `dispatchWorkgroups` of any compute pass, counted while `counting` is set. */
@@ -53,16 +115,19 @@ function countDispatches(): void {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
- * Run the bench: `steps` timed train steps per mode after one warm-up step.
+ * Run the bench: `steps` timed train steps per mode after one warm-up step. Throws when webgpu
+ * does not start.
  *
  * @example
- * ```ts ignore
- * const rows = await benchWebGPUFused({ steps: 2, batch: 16 });
+ * ```ts
+ * import { benchWebGPUFused } from "./webgpu_fused.ts";
+ * const { adapter, rows } = await benchWebGPUFused({ steps: 1, batch: 2 });
+ * console.log(adapter, rows.map((r) => r.gpuDispatches));
  * ```
  */
 export async function benchWebGPUFused(
   opts: { steps: number; batch: number },
-): Promise<FusedBenchRow[]> {
+): Promise<WebGPUFusedResult> {
   const info = await setupBackend("webgpu");
   console.log(`webgpu: ${info.adapter ?? "?"}; small config, batch ${opts.batch}`);
   countDispatches();
@@ -143,29 +208,47 @@ export async function benchWebGPUFused(
   }
   images.dispose();
   use([...WEBGPU_FUSED_KERNELS]); // the default registration again
-  return rows;
+  return {
+    adapter: info.adapter ?? "unknown adapter",
+    fallbackAdapter: info.fallbackAdapter ?? null,
+    batch: opts.batch,
+    steps: opts.steps,
+    rows,
+  };
 }
 
 if (import.meta.main) {
-  const arg = (name: string, fallback: number) => {
-    const i = Deno.args.indexOf(`--${name}`);
-    const v = i >= 0 ? Number(Deno.args[i + 1]) : fallback;
-    if (!Number.isInteger(v) || v < 1) {
-      console.error(`expected --${name} to be a positive integer, found ${Deno.args[i + 1]}`);
-      Deno.exit(2);
+  let args: WebGPUFusedArgs;
+  try {
+    args = parseWebGPUFusedArgs(Deno.args);
+  } catch (e) {
+    console.error(`webgpu_fused: ${(e as Error).message}`);
+    console.error("usage: deno run -A bench/webgpu_fused.ts [--steps N] [--batch N] [--json]");
+    Deno.exit(2);
+  }
+  let result: WebGPUFusedResult;
+  try {
+    result = await benchWebGPUFused(args);
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    console.error(`webgpu_fused: ${reason}`);
+    if (args.json) {
+      const out: WebGPUFusedOutcome = { unavailable: reason };
+      console.log(WEBGPU_FUSED_RESULT_PREFIX + JSON.stringify(out));
     }
-    return v;
-  };
-  const rows = await benchWebGPUFused({ steps: arg("steps", 2), batch: arg("batch", SMALL.batch) });
+    Deno.exit(1);
+  }
   console.log(
-    "\n| mode | GPU dispatches / step | engine kernels / step | fused calls | s / step |",
+    "\n| mode | GPU dispatches / step | engine kernels / step | fused calls | s / step | loss |",
   );
-  console.log("| --- | --: | --: | --: | --: |");
-  for (const r of rows) {
+  console.log("| --- | --: | --: | --: | --: | --: |");
+  for (const r of result.rows) {
     console.log(
       `| ${r.mode} | ${r.gpuDispatches} | ${r.engineKernels} | ${r.fusedCalls} | ${
         r.seconds.toFixed(2)
-      } |`,
+      } | ${r.loss.toFixed(6)} |`,
     );
   }
+  if (args.json) console.log(WEBGPU_FUSED_RESULT_PREFIX + JSON.stringify(result));
+  Deno.exit(0);
 }
