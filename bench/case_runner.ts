@@ -36,6 +36,11 @@ export interface CaseRunResult {
   detail: string;
   /** OpenBLAS threads (`blasInfo().threads`) on blas, else null. */
   threads: number | null;
+  /**
+   * On blas, the native kernels that ran (`blasInfo().native`: their library and threads, or why
+   * the JavaScript kernels ran instead); null on other backends.
+   */
+  native: { library: string; threads: number } | { unavailable: string } | null;
   /** Iterations run, warm-up included. */
   steps: number;
   /** Leading iterations left out of the timing. */
@@ -132,6 +137,7 @@ export async function runCase(
     backend,
     detail: b.detail,
     threads: backend === "blas" ? blasInfo()?.threads ?? null : null,
+    native: backend === "blas" ? blasInfo()?.native ?? null : null,
     steps,
     warmup,
     timesMs,

@@ -2,13 +2,15 @@
  * Runs the benches (`deno bench -A --json bench/`), merges their sidecar records (per-iteration
  * times, peak memory, backend details) with the case table (FLOPs, samples), runs the
  * side-by-side section (each model case on blas in its own process, next to the PyTorch anchor
- * run in the same sitting), and writes `bench/results/BENCH.md` and `bench/results/bench.json`.
+ * run in the same sitting), the WebGPU fused-kernels section (`bench/webgpu_fused.ts` in its own
+ * process: GPU dispatches, engine kernel calls, step time and loss per mode, and the adapter), and
+ * writes `bench/results/BENCH.md` and `bench/results/bench.json`.
  *
  * Usage: `deno task bench:report [--quick] [--filter TEXT] [--backends cpu,blas] [--out DIR]
- * [--steps N] [--no-readme] [--no-pytorch] [--skip-bench] [--skip-side-by-side]`
+ * [--steps N] [--no-readme] [--no-pytorch] [--skip-bench] [--skip-side-by-side] [--skip-webgpu]`
  *
  * - `--quick`: fewer iterations, slow combinations skipped; side by side: small config only,
- *   3 steps, no PyTorch anchor (for CI).
+ *   3 steps, no PyTorch anchor; WebGPU: batch 2, 1 timed step (for CI).
  * - `--filter TEXT`: only benches whose name contains TEXT (passed to `deno bench --filter`).
  * - `--backends LIST`: only these backends (default: `$COCA_BACKEND` when it names one, else cpu,
  *   wasm, webgpu, blas). The side-by-side section always runs blas.
@@ -16,7 +18,8 @@
  * - `--steps N`: steps per small-config side-by-side case (timing and the growth check; default
  *   50, quick 3).
  * - `--no-readme`, `--no-pytorch`: leave out the README config / the PyTorch anchor.
- * - `--skip-bench`, `--skip-side-by-side`: run only one of the two parts.
+ * - `--skip-bench`, `--skip-side-by-side`, `--skip-webgpu`: leave out the benches, the
+ *   side-by-side section, the WebGPU fused-kernels section.
  *
  * The PyTorch anchor is `../shared/anchor/bench_ref.py` (measurement equipment outside the
  * project, called where it is, never copied), run with Debian's `python3` when it imports torch,
@@ -36,9 +39,16 @@ import { BACKENDS } from "../src/backends/setup.ts";
 import { backendChoice, exitOnUncaught, UsageError } from "../src/cli/main.ts";
 import { allowedCpuCount, resolveBlasThreads } from "../src/backends/blas/openblas.ts";
 import { CASE_RESULT_PREFIX, type CaseRunResult } from "./case_runner.ts";
+import { SMALL } from "./model_cases.ts";
+import {
+  WEBGPU_FUSED_RESULT_PREFIX,
+  type WebGPUFusedOutcome,
+  type WebGPUFusedResult,
+} from "./webgpu_fused.ts";
 
 const USAGE = "usage: deno task bench:report [--quick] [--filter TEXT] [--backends cpu,blas] " +
-  "[--out DIR] [--steps N] [--no-readme] [--no-pytorch] [--skip-bench] [--skip-side-by-side]";
+  "[--out DIR] [--steps N] [--no-readme] [--no-pytorch] [--skip-bench] [--skip-side-by-side] " +
+  "[--skip-webgpu]";
 
 /** One row of the report: a case on a backend. */
 export interface ReportRow {
@@ -75,6 +85,11 @@ export interface MachineInfo {
   memoryGiB: number | null;
   runtime: string;
   backends: Record<string, { ok: boolean; detail: string }>;
+  /**
+   * The blas backend's native kernels as the side-by-side cases reported them
+   * ({@linkcode describeNativeKernels}), shown next to the OpenBLAS line; absent: not recorded.
+   */
+  nativeKernels?: string;
 }
 
 /** Subset of `deno bench --json` output that the report reads. */
@@ -211,7 +226,8 @@ function mib(bytes: number | null): string {
 }
 
 /**
- * Renders rows, machine info and (when run) the side-by-side section as Markdown.
+ * Renders rows, machine info and (when run) the side-by-side and WebGPU fused-kernels sections as
+ * Markdown.
  *
  * @example
  * ```ts
@@ -225,7 +241,16 @@ export function renderMarkdown(
   m: MachineInfo,
   when: string,
   side: SideBySide | null = null,
+  webgpu: WebGPURun | null = null,
 ): string {
+  const backends = { ...m.backends };
+  if (m.nativeKernels !== undefined) {
+    const blas = backends.blas ?? { ok: true, detail: "" };
+    backends.blas = {
+      ...blas,
+      detail: `${blas.detail}${blas.detail ? "; " : ""}native kernels: ${m.nativeKernels}`,
+    };
+  }
   const out: string[] = [
     "# Benchmarks",
     "",
@@ -242,11 +267,12 @@ export function renderMarkdown(
     "",
     "| backend | started | detail |",
     "| --- | --- | --- |",
-    ...Object.entries(m.backends).map(([k, v]) =>
+    ...Object.entries(backends).map(([k, v]) =>
       `| ${k} | ${v.ok ? "yes" : "no"} | ${v.detail.replaceAll("|", "\\|").slice(0, 300)} |`
     ),
   ];
   if (side) out.push(...sideBySideSection(side));
+  if (webgpu) out.push(...webgpuSection(webgpu));
   out.push(...speedupSection(rows));
   const groups = [...new Set(rows.map((r) => r.group))];
   for (const g of groups) {
@@ -942,6 +968,282 @@ export function sideBySideSection(s: SideBySide): string[] {
   return out;
 }
 
+// ---------------------------------------------------------------- native kernels
+
+/**
+ * The blas native kernels as a case run recorded them (`blasInfo().native`): "LIBRARY (N
+ * threads)" with the library's path relative to `root` when inside it, or "unavailable
+ * (REASON)"; undefined when nothing was recorded (not blas, or an older record).
+ *
+ * @example
+ * ```ts
+ * import { describeNativeKernels } from "./report.ts";
+ * console.log(describeNativeKernels({ library: "/p/native/libcoca_kernels.so", threads: 2 }, "/p/"));
+ * // "native/libcoca_kernels.so (2 threads)"
+ * console.log(describeNativeKernels({ unavailable: "COCA_NATIVE=off" })); // "unavailable (COCA_NATIVE=off)"
+ * ```
+ */
+export function describeNativeKernels(
+  native: CaseRunResult["native"] | undefined,
+  root = "",
+): string | undefined {
+  if (!native) return undefined;
+  if ("unavailable" in native) return `unavailable (${native.unavailable})`;
+  const lib = root && native.library.startsWith(root)
+    ? native.library.slice(root.length)
+    : native.library;
+  return `${lib} (${native.threads} thread${native.threads === 1 ? "" : "s"})`;
+}
+
+// ---------------------------------------------------------------- WebGPU fused kernels
+
+/** What the WebGPU fused-kernels section runs (`bench/webgpu_fused.ts` in its own process). */
+export interface WebGPUPlan {
+  /** Batch of the small-config train step. */
+  batch: number;
+  /** Timed steps per mode (after one warm-up step). */
+  steps: number;
+  /** The process is stopped after this many seconds. */
+  timeoutS: number;
+  /** Why the section is not run (`--skip-webgpu`), or null. */
+  skipped: string | null;
+}
+
+/**
+ * The WebGPU section's plan: batch 2 and 1 timed step per mode in quick mode (counts and a rough
+ * time), else the small config's batch (16) and 3 timed steps; `skip` (`--skip-webgpu`) leaves it
+ * out.
+ *
+ * @example
+ * ```ts
+ * import { planWebGPU } from "./report.ts";
+ * console.log(planWebGPU({ quick: true, skip: false })); // { batch: 2, steps: 1, timeoutS: 300, skipped: null }
+ * ```
+ */
+export function planWebGPU(o: { quick: boolean; skip: boolean }): WebGPUPlan {
+  return {
+    batch: o.quick ? 2 : SMALL.batch,
+    steps: o.quick ? 1 : 3,
+    timeoutS: o.quick ? 300 : 1800,
+    skipped: o.skip ? "--skip-webgpu" : null,
+  };
+}
+
+/** What the WebGPU section measured, or why it has no figures. */
+export interface WebGPURun {
+  plan: WebGPUPlan;
+  /** The figures, or null with `unavailable`. */
+  result: WebGPUFusedResult | null;
+  /** Why there are no figures (skipped, webgpu did not start, the process failed), or null. */
+  unavailable: string | null;
+  /** Command line, for the report ("" when skipped). */
+  command: string;
+  /** Seconds the process ran (0 when skipped): the time the section adds to the report. */
+  wallSeconds: number;
+}
+
+/**
+ * Reads what `bench/webgpu_fused.ts --json` gave: its `WEBGPU_FUSED_RESULT` line, else why there
+ * is none (its exit code and the end of its stderr, or the timeout).
+ *
+ * @example
+ * ```ts
+ * import { parseWebGPUOutput } from "./report.ts";
+ * const out = 'WEBGPU_FUSED_RESULT {"unavailable":"no adapter"}\n';
+ * console.log(parseWebGPUOutput(out, "", 1, null).unavailable); // "no adapter"
+ * ```
+ */
+export function parseWebGPUOutput(
+  stdout: string,
+  stderr: string,
+  code: number,
+  timedOutAfterS: number | null,
+): { result: WebGPUFusedResult | null; unavailable: string | null } {
+  const line = stdout.split("\n").find((l) => l.startsWith(WEBGPU_FUSED_RESULT_PREFIX));
+  if (line) {
+    let o: WebGPUFusedOutcome;
+    try {
+      o = JSON.parse(line.slice(WEBGPU_FUSED_RESULT_PREFIX.length));
+    } catch (e) {
+      return {
+        result: null,
+        unavailable: `expected a JSON result line, found an unreadable one (${
+          (e as Error).message
+        })`,
+      };
+    }
+    if ("unavailable" in o) return { result: null, unavailable: o.unavailable };
+    if (code === 0) return { result: o, unavailable: null };
+  }
+  const tail = stderr.trim().split("\n").slice(-6).join(" ").slice(-600);
+  const why = timedOutAfterS !== null
+    ? `stopped after ${timedOutAfterS} s (timeout)`
+    : `exited with code ${code}`;
+  return { result: null, unavailable: `bench/webgpu_fused.ts ${why}${tail ? `: ${tail}` : ""}` };
+}
+
+/**
+ * Runs `bench/webgpu_fused.ts --json` in its own process (its GPU memory and any crash stay out
+ * of this one) and never throws: a webgpu that does not start, a failing or a hanging process
+ * become {@linkcode WebGPURun.unavailable}.
+ *
+ * @example
+ * ```ts
+ * import { planWebGPU, runWebGPUFused } from "./report.ts";
+ * const w = await runWebGPUFused(new URL("../", import.meta.url), planWebGPU({ quick: true, skip: false }));
+ * console.log(w.result?.rows.map((r) => r.gpuDispatches) ?? w.unavailable);
+ * ```
+ */
+export async function runWebGPUFused(root: URL, plan: WebGPUPlan): Promise<WebGPURun> {
+  if (plan.skipped) {
+    return { plan, result: null, unavailable: plan.skipped, command: "", wallSeconds: 0 };
+  }
+  const script = new URL("bench/webgpu_fused.ts", root).pathname;
+  const flags = ["--steps", String(plan.steps), "--batch", String(plan.batch), "--json"];
+  const command = `deno run -A bench/webgpu_fused.ts ${flags.join(" ")}`;
+  console.error(
+    `running the webgpu fused kernels (batch ${plan.batch}, ${plan.steps} timed step(s) per ` +
+      "mode, own process)",
+  );
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, plan.timeoutS * 1000);
+  const t0 = performance.now();
+  try {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, ...flags],
+      cwd: root.pathname,
+      stdout: "piped",
+      stderr: "piped",
+      signal: abort.signal,
+    }).output();
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const { result, unavailable } = parseWebGPUOutput(
+      new TextDecoder().decode(r.stdout),
+      new TextDecoder().decode(r.stderr),
+      r.code,
+      timedOut ? plan.timeoutS : null,
+    );
+    return { plan, result, unavailable, command, wallSeconds };
+  } catch (e) {
+    const wallSeconds = (performance.now() - t0) / 1000;
+    const reason = `bench/webgpu_fused.ts did not run: ${e instanceof Error ? e.message : e}`;
+    return { plan, result: null, unavailable: reason, command, wallSeconds };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Largest relative difference between the modes' losses that still counts as agreeing. */
+export const WEBGPU_LOSS_TOLERANCE = 1e-4;
+
+/**
+ * Largest relative difference between the modes' losses (`|a - b| / max(|a|, |b|)`; 0 for fewer
+ * than two rows, NaN when a loss is not finite).
+ *
+ * @example
+ * ```ts
+ * import { lossSpread } from "./report.ts";
+ * console.log(lossSpread([{ loss: 2 }, { loss: 2.002 }]).toFixed(4)); // "0.0010"
+ * ```
+ */
+export function lossSpread(rows: readonly { loss: number }[]): number {
+  let worst = 0;
+  for (const a of rows) {
+    for (const b of rows) {
+      if (!Number.isFinite(a.loss) || !Number.isFinite(b.loss)) return NaN;
+      const scale = Math.max(Math.abs(a.loss), Math.abs(b.loss));
+      if (scale > 0) worst = Math.max(worst, Math.abs(a.loss - b.loss) / scale);
+    }
+  }
+  return worst;
+}
+
+const WEBGPU_MODES: Record<string, string> = {
+  "stock": "every fused WGSL kernel unregistered (plain tfjs ops)",
+  "fused": "fused layer norm, SwiGLU, cross-entropy and attention; stock AdamW",
+  "fused+adamw": "all fused kernels with the fused AdamW update (the default)",
+};
+
+/**
+ * The WebGPU fused-kernels section: the adapter (and whether it is a software fallback, whose
+ * times are CPU emulation), then per mode the GPU dispatches, engine kernel calls and fused
+ * (`Coca*`) calls per small-config train step, the median step time and the warm-up step's loss,
+ * and whether the losses agree; or why it did not run.
+ *
+ * @example
+ * ```ts
+ * import { planWebGPU, webgpuSection } from "./report.ts";
+ * const plan = planWebGPU({ quick: true, skip: true });
+ * const md = webgpuSection({ plan, result: null, unavailable: "--skip-webgpu", command: "", wallSeconds: 0 });
+ * console.log(md[3]); // "Not run: --skip-webgpu."
+ * ```
+ */
+export function webgpuSection(w: WebGPURun): string[] {
+  const out = ["", "## WebGPU fused kernels (small-config train step)", ""];
+  const r = w.result;
+  if (!r) {
+    const why = (w.unavailable ?? "no result").replaceAll("\n", " ").trim();
+    out.push(
+      w.plan.skipped
+        ? `Not run: ${w.plan.skipped}.`
+        : `Not measured: ${why}${/[.!?]$/.test(why) ? "" : "."} The dispatch counts need a ` +
+          "working webgpu backend (a GPU, or Mesa's llvmpipe software adapter: `libegl-mesa0`, " +
+          "`libgl1-mesa-dri`).",
+    );
+    return out;
+  }
+  const kind = r.fallbackAdapter === true
+    ? "a **software fallback adapter** (the GPU is emulated on the CPU): the step times are " +
+      "CPU times of the emulation, not GPU times, and say nothing about a GPU; the dispatch " +
+      "counts are what carry over"
+    : r.fallbackAdapter === false
+    ? "a hardware adapter"
+    : "an adapter that did not say whether it is a software fallback";
+  out.push(
+    `Adapter: ${r.adapter}, ${kind}.`,
+    "",
+    `Small config (\`SMALL\` of \`bench/model_cases.ts\`) at batch ${r.batch}` +
+      `${
+        r.batch === SMALL.batch ? "" : ` (the full report runs ${SMALL.batch})`
+      }; per mode one warm-up step (shader compilation; its loss below), ` +
+      `then ${r.steps} timed step${r.steps === 1 ? "" : "s"}, the modes taking turns step by ` +
+      "step. GPU dispatches: every `dispatchWorkgroups` the device received; engine kernel " +
+      "calls: kernels tfjs's engine ran (`recordKernelCalls`); fused calls: the `Coca*` among " +
+      `them. Own process (\`${w.command}\`), ${w.wallSeconds.toFixed(0)} s in all.`,
+    "",
+    "| mode | GPU dispatches / step | engine kernel calls / step | fused calls / step | " +
+      "median step | loss (warm-up step) |",
+    "| --- | --: | --: | --: | --: | --: |",
+  );
+  for (const row of r.rows) {
+    const what = WEBGPU_MODES[row.mode];
+    out.push(
+      `| ${row.mode}${what ? `: ${what}` : ""} | ${row.gpuDispatches} | ${row.engineKernels} | ` +
+        `${row.fusedCalls} | ${fmtMs(row.seconds * 1000)} | ${
+          Number.isFinite(row.loss) ? row.loss.toFixed(6) : String(row.loss)
+        } |`,
+    );
+  }
+  const spread = lossSpread(r.rows);
+  out.push(
+    "",
+    Number.isNaN(spread)
+      ? "**A loss is not finite**: the modes cannot be compared."
+      : spread <= WEBGPU_LOSS_TOLERANCE
+      ? `The losses agree: largest relative difference between modes ${
+        spread.toExponential(1)
+      } (at most ${WEBGPU_LOSS_TOLERANCE.toExponential(0)}; same weights and data).`
+      : `**The losses disagree**: largest relative difference between modes ${
+        spread.toExponential(1)
+      }, more than ${WEBGPU_LOSS_TOLERANCE.toExponential(0)} (same weights and data).`,
+  );
+  return out;
+}
+
 interface ReportOptions {
   quick: boolean;
   filter: string | undefined;
@@ -953,6 +1255,7 @@ interface ReportOptions {
   noPytorch: boolean;
   skipBench: boolean;
   skipSideBySide: boolean;
+  skipWebgpu: boolean;
 }
 
 /**
@@ -976,6 +1279,7 @@ export function parseReportArgs(args: string[]): ReportOptions {
     noPytorch: false,
     skipBench: false,
     skipSideBySide: false,
+    skipWebgpu: false,
   };
   const value = (flag: string, v: string | undefined) => {
     if (v === undefined || v === "") {
@@ -1001,10 +1305,11 @@ export function parseReportArgs(args: string[]): ReportOptions {
     else if (a === "--no-pytorch") o.noPytorch = true;
     else if (a === "--skip-bench") o.skipBench = true;
     else if (a === "--skip-side-by-side") o.skipSideBySide = true;
+    else if (a === "--skip-webgpu") o.skipWebgpu = true;
     else {
       throw new UsageError(
         `expected --quick, --filter TEXT, --backends LIST, --out DIR, --steps N, --no-readme, ` +
-          `--no-pytorch, --skip-bench or --skip-side-by-side, found "${a}"`,
+          `--no-pytorch, --skip-bench, --skip-side-by-side or --skip-webgpu, found "${a}"`,
       );
     }
   }
@@ -1106,11 +1411,17 @@ if (import.meta.main) {
     });
     side = await runSideBySide(root, plan);
   }
+  const webgpu = await runWebGPUFused(
+    root,
+    planWebGPU({ quick: opts.quick, skip: opts.skipWebgpu }),
+  );
   const backends: MachineInfo["backends"] = {};
   for (const s of sidecars) Object.assign(backends, s.backends);
-  const blasDetail = side?.ours.find((o) => o.result)?.result?.detail;
-  if (blasDetail && !backends.blas) backends.blas = { ok: true, detail: blasDetail };
+  const blasRun = side?.ours.find((o) => o.result)?.result;
+  if (blasRun && !backends.blas) backends.blas = { ok: true, detail: blasRun.detail };
   const machine = await machineInfo(bench.runtime ?? `Deno ${Deno.version.deno}`, backends);
+  const nativeKernels = describeNativeKernels(blasRun?.native, root.pathname);
+  if (nativeKernels !== undefined) machine.nativeKernels = nativeKernels;
   const anchor = side ? anchorMedians(side.anchor, side.plan.threads) : new Map();
   const rows = buildRows(bench, sidecars, [...CASES, ...MODULE_CASES, ...MODEL_CASES], anchor);
   const when = new Date().toISOString();
@@ -1118,7 +1429,7 @@ if (import.meta.main) {
   await Deno.writeTextFile(
     `${outDir}/bench.json`,
     JSON.stringify(
-      { generatedAt: when, quick: opts.quick, machine, sideBySide: side, rows },
+      { generatedAt: when, quick: opts.quick, machine, sideBySide: side, webgpu, rows },
       null,
       2,
     ) +
@@ -1129,7 +1440,21 @@ if (import.meta.main) {
   ) as Baseline;
   await Deno.writeTextFile(
     `${outDir}/BENCH.md`,
-    renderMarkdown(rows, machine, when, side) + historySection(baseline).join("\n") + "\n",
+    renderMarkdown(rows, machine, when, side, webgpu) + historySection(baseline).join("\n") + "\n",
+  );
+  if (machine.backends.blas) {
+    console.error(
+      `blas: ${machine.backends.blas.detail}; native kernels: ${
+        machine.nativeKernels ?? "not recorded (no side-by-side case ran)"
+      }`,
+    );
+  }
+  console.error(
+    webgpu.result
+      ? `webgpu fused kernels: ${webgpu.result.adapter}, ${
+        webgpu.result.rows.map((r) => `${r.mode} ${r.gpuDispatches} dispatches`).join(", ")
+      } (${webgpu.wallSeconds.toFixed(0)} s)`
+      : `webgpu fused kernels not measured: ${webgpu.unavailable}`,
   );
   console.error(`wrote ${outDir}/BENCH.md and ${outDir}/bench.json (${rows.length} rows)`);
 }

@@ -281,6 +281,7 @@ function caseResult(id: string, timesMs: number[], tensors: [number, number]): C
     backend: "blas",
     detail: "OpenBLAS",
     threads: 2,
+    native: { library: "/p/src/backends/blas/native/libcoca_kernels.so", threads: 2 },
     steps: timesMs.length,
     warmup: 1,
     timesMs,
@@ -365,6 +366,288 @@ Deno.test("parseReportArgs: steps, switches and clear errors", () => {
   ]);
   assert.throws(() => parseReportArgs(["--steps", "1"]), /--steps to be an integer >= 2/);
   assert.throws(() => parseReportArgs(["--fast"]), /found "--fast"/);
+  assert.equal(o.skipWebgpu, false, "the WebGPU section runs unless skipped");
+  assert.equal(parseReportArgs(["--skip-webgpu"]).skipWebgpu, true);
+  assert.throws(() => parseReportArgs(["--skip-gpu"]), /--skip-webgpu, found "--skip-gpu"/);
+});
+
+// ---------------------------------------------------------------- native kernels, WebGPU
+
+import {
+  describeNativeKernels,
+  lossSpread,
+  parseWebGPUOutput,
+  planWebGPU,
+  runWebGPUFused,
+  type WebGPURun,
+  webgpuSection,
+} from "../bench/report.ts";
+import {
+  parseWebGPUFusedArgs,
+  WEBGPU_FUSED_RESULT_PREFIX,
+  type WebGPUFusedResult,
+} from "../bench/webgpu_fused.ts";
+
+Deno.test("native kernels: library and threads next to the OpenBLAS line, or why not", () => {
+  const root = "/p/";
+  assert.equal(
+    describeNativeKernels({ library: "/p/src/native/libcoca_kernels.so", threads: 2 }, root),
+    "src/native/libcoca_kernels.so (2 threads)",
+  );
+  assert.equal(
+    describeNativeKernels({ library: "/lib/k.so", threads: 1 }, root),
+    "/lib/k.so (1 thread)",
+  );
+  assert.equal(
+    describeNativeKernels({ unavailable: "no library (run deno task native)" }),
+    "unavailable (no library (run deno task native))",
+  );
+  assert.equal(describeNativeKernels(null), undefined);
+  const machine = {
+    cpu: "AMD EPYC",
+    cores: 2,
+    memoryGiB: 8,
+    runtime: "Deno",
+    backends: { blas: { ok: true, detail: "OpenBLAS 0.3.21 (pthread build), threads=2" } },
+  };
+  const md = renderMarkdown([], { ...machine, nativeKernels: "k.so (2 threads)" }, "now");
+  assert.match(
+    md,
+    /\| blas \| yes \| OpenBLAS 0\.3\.21 \(pthread build\), threads=2; native kernels: k\.so \(2 threads\) \|/,
+  );
+  const off = renderMarkdown(
+    [],
+    { ...machine, nativeKernels: "unavailable (COCA_NATIVE=off)" },
+    "now",
+  );
+  assert.match(off, /threads=2; native kernels: unavailable \(COCA_NATIVE=off\) \|/);
+  assert.doesNotMatch(
+    renderMarkdown([], machine, "now"),
+    /native kernels/,
+    "not recorded: not shown",
+  );
+});
+
+const WEBGPU_RESULT: WebGPUFusedResult = {
+  adapter: "llvmpipe (LLVM 15.0.6, 256 bits)",
+  fallbackAdapter: true,
+  batch: 2,
+  steps: 1,
+  rows: [
+    {
+      mode: "stock",
+      gpuDispatches: 4028,
+      engineKernels: 6748,
+      fusedCalls: 0,
+      seconds: 10.77,
+      loss: 7.123456,
+    },
+    {
+      mode: "fused",
+      gpuDispatches: 2848,
+      engineKernels: 4158,
+      fusedCalls: 116,
+      seconds: 15.02,
+      loss: 7.123457,
+    },
+    {
+      mode: "fused+adamw",
+      gpuDispatches: 1178,
+      engineKernels: 2487,
+      fusedCalls: 234,
+      seconds: 9.34,
+      loss: 7.123455,
+    },
+  ],
+};
+
+Deno.test("planWebGPU: quick is batch 2 and one timed step; --skip-webgpu skips", () => {
+  assert.deepEqual(planWebGPU({ quick: true, skip: false }), {
+    batch: 2,
+    steps: 1,
+    timeoutS: 300,
+    skipped: null,
+  });
+  const full = planWebGPU({ quick: false, skip: false });
+  assert.deepEqual([full.batch, full.steps, full.skipped], [16, 3, null]);
+  assert.equal(planWebGPU({ quick: false, skip: true }).skipped, "--skip-webgpu");
+});
+
+Deno.test("webgpuSection: counts, times, losses and the adapter, flagged when software", () => {
+  const run: WebGPURun = {
+    plan: planWebGPU({ quick: true, skip: false }),
+    result: WEBGPU_RESULT,
+    unavailable: null,
+    command: "deno run -A bench/webgpu_fused.ts --steps 1 --batch 2 --json",
+    wallSeconds: 87.4,
+  };
+  const md = webgpuSection(run).join("\n");
+  assert.match(md, /^\n## WebGPU fused kernels \(small-config train step\)\n/);
+  assert.match(
+    md,
+    /Adapter: llvmpipe \(LLVM 15\.0\.6, 256 bits\), a \*\*software fallback adapter\*\*/,
+  );
+  assert.match(md, /not GPU times/);
+  assert.match(md, /at batch 2 \(the full report runs 16\)/);
+  assert.match(md, /then 1 timed step, /);
+  assert.match(
+    md,
+    /`deno run -A bench\/webgpu_fused\.ts --steps 1 --batch 2 --json`\), 87 s in all/,
+  );
+  assert.match(md, /\| stock: [^|]+ \| 4028 \| 6748 \| 0 \| 10\.77 s \| 7\.123456 \|/);
+  assert.match(md, /\| fused: [^|]+ \| 2848 \| 4158 \| 116 \| 15\.02 s \| 7\.123457 \|/);
+  assert.match(md, /\| fused\+adamw: [^|]+ \| 1178 \| 2487 \| 234 \| 9\.34 s \| 7\.123455 \|/);
+  assert.match(md, /The losses agree: largest relative difference between modes 2\.8e-7/);
+
+  const gpu = { ...WEBGPU_RESULT, adapter: "NVIDIA H200", fallbackAdapter: false, batch: 16 };
+  const hw = webgpuSection({ ...run, result: gpu }).join("\n");
+  assert.match(hw, /Adapter: NVIDIA H200, a hardware adapter\./);
+  assert.doesNotMatch(hw, /software|full report runs/);
+
+  const off = { ...WEBGPU_RESULT, rows: WEBGPU_RESULT.rows.map((r, i) => ({ ...r, loss: 7 + i })) };
+  assert.match(
+    webgpuSection({ ...run, result: off }).join("\n"),
+    /\*\*The losses disagree\*\*: .* 2\.2e-1/,
+  );
+  const nan = { ...WEBGPU_RESULT, rows: [{ ...WEBGPU_RESULT.rows[0], loss: NaN }] };
+  assert.match(webgpuSection({ ...run, result: nan }).join("\n"), /\| NaN \|[\s\S]*not finite/);
+  assert.equal(lossSpread([]), 0);
+  assert.equal(lossSpread([{ loss: 4 }, { loss: 5 }]), 0.2);
+});
+
+Deno.test("webgpuSection: says why when webgpu did not start or was skipped", () => {
+  const plan = planWebGPU({ quick: true, skip: false });
+  const down = webgpuSection({
+    plan,
+    result: null,
+    unavailable: "webgpu backend failed to start: no adapter\n(navigator.gpu is undefined)",
+    command: "deno run -A bench/webgpu_fused.ts --steps 1 --batch 2 --json",
+    wallSeconds: 2,
+  });
+  assert.equal(down.length, 4, down.join("\n"));
+  assert.equal(
+    down[3],
+    "Not measured: webgpu backend failed to start: no adapter (navigator.gpu is undefined). " +
+      "The dispatch counts need a working webgpu backend (a GPU, or Mesa's llvmpipe software " +
+      "adapter: `libegl-mesa0`, `libgl1-mesa-dri`).",
+  );
+  const skipped = webgpuSection({
+    plan: planWebGPU({ quick: true, skip: true }),
+    result: null,
+    unavailable: "--skip-webgpu",
+    command: "",
+    wallSeconds: 0,
+  });
+  assert.deepEqual(skipped.slice(1), [
+    "## WebGPU fused kernels (small-config train step)",
+    "",
+    "Not run: --skip-webgpu.",
+  ]);
+  const md = renderMarkdown(
+    [],
+    { cpu: "x", cores: 2, memoryGiB: 8, runtime: "Deno", backends: {} },
+    "now",
+    null,
+    { plan, result: null, unavailable: "no adapter", command: "c", wallSeconds: 1 },
+  );
+  assert.match(
+    md,
+    /## WebGPU fused kernels \(small-config train step\)\n\nNot measured: no adapter\. /,
+  );
+  assert.doesNotMatch(
+    renderMarkdown([], { cpu: "x", cores: 2, memoryGiB: 8, runtime: "Deno", backends: {} }, "now"),
+    /WebGPU fused/,
+  );
+});
+
+Deno.test("parseWebGPUOutput: the result line, webgpu not starting, a crash, a timeout", () => {
+  const ok = `webgpu: llvmpipe\nstock: step 1, 10.77 s\n${WEBGPU_FUSED_RESULT_PREFIX}${
+    JSON.stringify(WEBGPU_RESULT)
+  }\n`;
+  assert.deepEqual(parseWebGPUOutput(ok, "", 0, null), {
+    result: WEBGPU_RESULT,
+    unavailable: null,
+  });
+  const down = `${WEBGPU_FUSED_RESULT_PREFIX}{"unavailable":"webgpu backend failed: no adapter"}\n`;
+  assert.deepEqual(parseWebGPUOutput(down, "webgpu_fused: ...", 1, null), {
+    result: null,
+    unavailable: "webgpu backend failed: no adapter",
+  });
+  const crash = parseWebGPUOutput("stock: step 1\n", "thread panicked\nSIGSEGV here", 139, null);
+  assert.equal(crash.result, null);
+  assert.equal(
+    crash.unavailable,
+    "bench/webgpu_fused.ts exited with code 139: thread panicked SIGSEGV here",
+  );
+  assert.equal(
+    parseWebGPUOutput("", "", 143, 300).unavailable,
+    "bench/webgpu_fused.ts stopped after 300 s (timeout)",
+  );
+  assert.match(
+    parseWebGPUOutput(`${WEBGPU_FUSED_RESULT_PREFIX}{not json\n`, "", 0, null).unavailable!,
+    /expected a JSON result line, found an unreadable one/,
+  );
+});
+
+Deno.test("webgpu_fused.ts arguments: steps, batch, --json and clear errors", () => {
+  assert.deepEqual(parseWebGPUFusedArgs([]), { steps: 2, batch: 16, json: false });
+  assert.deepEqual(parseWebGPUFusedArgs(["--steps", "1", "--batch", "2", "--json"]), {
+    steps: 1,
+    batch: 2,
+    json: true,
+  });
+  assert.throws(
+    () => parseWebGPUFusedArgs(["--batch", "0"]),
+    /--batch to be a positive integer, found 0/,
+  );
+  assert.throws(
+    () => parseWebGPUFusedArgs(["--steps"]),
+    /--steps to be a positive integer, found nothing/,
+  );
+  assert.throws(
+    () => parseWebGPUFusedArgs(["--fast"]),
+    /expected --steps N, --batch N or --json, found "--fast"/,
+  );
+});
+
+async function webgpuAdapter(): Promise<boolean> {
+  try {
+    return !!(await (navigator as Navigator & { gpu?: GPU }).gpu?.requestAdapter());
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("runWebGPUFused runs bench/webgpu_fused.ts in its own process (batch 1, 1 step)", async () => {
+  const plan = { ...planWebGPU({ quick: true, skip: false }), batch: 1 };
+  if (!await webgpuAdapter()) {
+    // No adapter: the section must still come back, saying why (this is quick: nothing runs).
+    const w = await runWebGPUFused(new URL("../", import.meta.url), plan);
+    assert.equal(w.result, null);
+    assert.ok(w.unavailable, "a reason");
+    console.warn(
+      `bench_report_test: no webgpu adapter, only the unavailable path: ${w.unavailable}`,
+    );
+    return;
+  }
+  const w = await runWebGPUFused(new URL("../", import.meta.url), plan);
+  assert.equal(w.unavailable, null);
+  const r = w.result!;
+  assert.equal(r.batch, 1);
+  assert.equal(r.steps, 1);
+  assert.ok(r.adapter.length > 0);
+  assert.deepEqual(r.rows.map((x) => x.mode), ["stock", "fused", "fused+adamw"]);
+  const [stock, fused, adamw] = r.rows;
+  assert.equal(stock.fusedCalls, 0, "stock: no Coca* kernel");
+  assert.ok(fused.fusedCalls > 0 && adamw.fusedCalls > fused.fusedCalls);
+  assert.ok(
+    stock.gpuDispatches > fused.gpuDispatches && fused.gpuDispatches > adamw.gpuDispatches,
+    r.rows.map((x) => x.gpuDispatches).join(", "),
+  );
+  assert.ok(stock.engineKernels > fused.engineKernels && fused.engineKernels > adamw.engineKernels);
+  assert.ok(r.rows.every((x) => x.seconds > 0));
+  assert.ok(lossSpread(r.rows) <= 1e-4, r.rows.map((x) => x.loss).join(", "));
+  assert.match(webgpuSection(w).join("\n"), /The losses agree/);
 });
 
 Deno.test("parseProcStatus reads VmRSS and VmHWM in bytes", () => {
