@@ -1,7 +1,7 @@
 /**
  * The native host kernels of the `"blas"` backend (`native/coca_kernels.c`): SwiGLU, the
  * attention softmax and its gradient, layer norm, token cross-entropy, AdamW, the rotary
- * embedding and binary elementwise ops, compiled so that they vectorise, split over the same number of threads as
+ * embedding, GELU and binary elementwise ops, compiled so that they vectorise, split over the same number of threads as
  * OpenBLAS, and called through `Deno.dlopen` like OpenBLAS. The JavaScript kernels they replace
  * stay as the fallback: without the library (not built, or `COCA_NATIVE=off`) every kernel runs
  * as before.
@@ -79,6 +79,7 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "buffer", "i64", "i64"],
     result: "void",
   },
+  coca_gelu: { parameters: ["buffer", "buffer", "buffer", "i64"], result: "void" },
   coca_rotary: {
     parameters: ["buffer", "buffer", "buffer", "buffer", "i64", "i64", "i64", "i32"],
     result: "void",
@@ -194,6 +195,8 @@ export interface NativeKernels {
     N: number,
     V: number,
   ): void;
+  /** `out = GELU(x)` (exact, erf form), or with `dy`, `out = dy · GELU'(x)`. */
+  gelu(x: Float32Array, dy: Float32Array | null, out: Float32Array): void;
   /**
    * Rotary embedding of `rows` rows of `D` (row `r` at position `r mod L` of the `(L, D)` tables),
    * or with `grad`, its gradient (`t` is then `dy`); see `rotary_kernel.ts`.
@@ -414,6 +417,7 @@ function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>, library: string): Native
     nll: (logits, labels, out, N, V) => s.coca_nll(logits, labels, out, BigInt(N), BigInt(V)),
     nllGrad: (logits, labels, dy, out, N, V) =>
       s.coca_nll_grad(logits, labels, dy, out, BigInt(N), BigInt(V)),
+    gelu: (x, dy, out) => s.coca_gelu(x, dy, out, BigInt(Math.min(x.length, out.length))),
     rotary: (t, cos, sin, out, rows, L, D, grad) =>
       s.coca_rotary(t, cos, sin, out, BigInt(rows), BigInt(L), BigInt(D), grad ? 1 : 0),
     binary: (op, a, aRow, aStep, b, bRow, bStep, out, rows, inner) => {
