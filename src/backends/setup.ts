@@ -23,6 +23,8 @@ import { registerSwiGLUKernels } from "./blas/swiglu_kernel.ts";
 import { registerXentKernels } from "./blas/xent_kernel.ts";
 import { registerLayerNormKernels } from "./blas/layernorm_kernel.ts";
 import { registerAttentionKernels } from "./blas/attention_kernel.ts";
+import { registerRotaryKernels } from "./blas/rotary_kernel.ts";
+import { registerGeluKernels } from "./blas/gelu_kernel.ts";
 import {
   registerGuardedWebGPU,
   registerPortableKernels,
@@ -82,6 +84,8 @@ function register(): void {
     registerXentKernels("blas");
     registerLayerNormKernels("blas");
     registerAttentionKernels("blas");
+    registerRotaryKernels("blas");
+    registerGeluKernels("blas");
   } else blasUnavailable = blas.reason;
 }
 

@@ -13,6 +13,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { layerNorm } from "../../src/ops/layer_norm.ts";
 import { swiglu } from "../../src/ops/swiglu.ts";
+import { rotary } from "../../src/ops/rotary.ts";
+import { gelu } from "../../src/ops/gelu.ts";
+import { rotaryTables } from "../../src/nn/rotary.ts";
 import { attention, MASK_VALUE } from "../../src/ops/attention.ts";
 import { captionLoss } from "../../src/model/losses.ts";
 import { AdamW } from "../../src/train/optimizer.ts";
@@ -854,6 +857,29 @@ for (const shape of [[1, 2], [3, 14], [2, 5, 194]]) {
     kernels: ["CocaSwiGLU", "CocaSwiGLUGrad"],
     inputs: [randn(shape, 4)],
     fn: (t) => swiglu(t),
+  });
+}
+for (const [shape, offset] of [[[2, 3, 6, 8], 0], [[3, 5, 16], 2], [[1, 1, 1, 64], 37]] as const) {
+  const L = shape[shape.length - 2], D = shape[shape.length - 1];
+  add({
+    name: `rotary ${str([...shape])} from position ${offset}`,
+    kernels: ["CocaRotary", "CocaRotaryGrad"],
+    inputs: [randn([...shape], 2)],
+    fn: (t) => {
+      const { cos, sin } = rotaryTables(offset + L, D);
+      return rotary(t, cos.slice([offset, 0], [L, D]), sin.slice([offset, 0], [L, D]));
+    },
+  });
+}
+for (const shape of [[7], [3, 5], [4099]]) {
+  add({
+    name: `gelu ${str(shape)}`,
+    kernels: ["CocaGelu", "CocaGeluGrad"],
+    inputs: [randn(shape, 3)],
+    fn: (x) => gelu(x),
+    // tfjs's Erf (the other backends' op form) is Abramowitz–Stegun 7.1.26 (error 1.5e-7).
+    tol: { rtol: 1e-6, atol: 5e-7 },
+    gradTol: { rtol: 1e-6, atol: 5e-7 },
   });
 }
 for (
