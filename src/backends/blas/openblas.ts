@@ -302,9 +302,10 @@ export interface LoadOpenBlasOptions {
   threads?: number;
   /**
    * Kernel family for a `DYNAMIC_ARCH` build, e.g. `"SkylakeX"` or `"Cooperlake"`: sets
-   * `OPENBLAS_CORETYPE` before loading. Useful where OpenBLAS does not recognise a newer CPU
-   * (Debian's 0.3.21 picks Haswell kernels on AVX-512 Zen 4). Ignored if the library is already
-   * loaded in this process.
+   * `OPENBLAS_CORETYPE` before loading. Useful where OpenBLAS does not recognise a newer CPU, or
+   * to undo an `OPENBLAS_CORETYPE` of the environment (these machines set `Haswell`; OpenBLAS
+   * picks `Cooperlake` on their AVX-512 EPYC by itself). Ignored if the library is already loaded
+   * in this process.
    */
   coreType?: string;
 }
