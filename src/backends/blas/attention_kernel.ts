@@ -321,8 +321,11 @@ export function attentionGrad(
   scale: number,
 ): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
   const { b, h, L, M, dk: dkw, dv: dvw, shared } = dims;
-  const dq = allocFloat32Zeroed(q.length), dk = allocFloat32Zeroed(k.length);
-  const dv = allocFloat32Zeroed(v.length);
+  // Every product below writes its whole block (beta = 0); only the cases without products
+  // (no queries or no keys, or zero-width heads) need zeros.
+  const empty = probs.length === 0 || dims.dk === 0 || dims.dv === 0;
+  const alloc = empty ? allocFloat32Zeroed : allocFloat32;
+  const dq = alloc(q.length), dk = alloc(k.length), dv = alloc(v.length);
   if (probs.length === 0) return { dq, dk, dv };
   const groups = shared ? 1 : h, rows = shared ? h * L : L;
   const qSize = rows * dkw, kSize = M * dkw, vSize = M * dvw, pSize = rows * M;
