@@ -14,7 +14,10 @@
  *   `data.set` and `data.delete`, so a `Slice` view or a tensor moved under another id keeps it);
  * - its values were never read out through `readSync` / `read` (`dataSync()`, `data()`,
  *   `array()`, `buffer()`): such an array belongs to its reader from then on;
- * - the pool holds less than its byte budget.
+ * - the pool holds less than its byte budget (`COCA_POOL_MAX_MIB`, default 1 GiB; 0 = no pooling).
+ *
+ * A buffer that meets the first two but not the budget is detached (`ArrayBuffer.transfer(0)`),
+ * which frees its memory at once instead of at some later garbage collection.
  *
  * Buffers under {@linkcode POOL_MIN_LENGTH} elements are not pooled (they are cheap to allocate).
  * Arrays a user passes to `tf.tensor` are never pooled: only arrays this module created are.
@@ -25,8 +28,75 @@
 /** Buffers shorter than this (elements; 64 KiB of float32) are plain `new Float32Array`. */
 export const POOL_MIN_LENGTH = 16384;
 
-/** Most bytes the free lists hold together; a released buffer beyond it is left to the GC. */
+/**
+ * Default of the most bytes the free lists hold together; a released buffer beyond the budget is
+ * freed at once. `COCA_POOL_MAX_MIB` overrides it per process (see {@linkcode poolMaxBytes}).
+ */
 export const POOL_MAX_BYTES = 1024 * 1024 * 1024;
+
+let maxBytes: number | undefined;
+
+function envValue(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: the default
+  }
+}
+
+/**
+ * The pool's byte budget: `COCA_POOL_MAX_MIB` (a whole number of MiB, 0 = no pooling) when set,
+ * read once per process, else {@linkcode POOL_MAX_BYTES}; or what
+ * {@linkcode setPoolMaxBytes} set. A malformed value is reported on stderr and ignored.
+ *
+ * @example
+ * ```ts
+ * import { poolMaxBytes } from "./buffer_pool.ts";
+ * console.log(poolMaxBytes() >= 0); // true
+ * ```
+ */
+export function poolMaxBytes(): number {
+  if (maxBytes !== undefined) return maxBytes;
+  const raw = envValue("COCA_POOL_MAX_MIB");
+  if (raw === undefined) return maxBytes = POOL_MAX_BYTES;
+  if (!/^\d+$/.test(raw.trim())) {
+    console.warn(
+      `blas: expected COCA_POOL_MAX_MIB to be a whole number of MiB, found "${raw}"; using ${
+        POOL_MAX_BYTES / 2 ** 20
+      }`,
+    );
+    return maxBytes = POOL_MAX_BYTES;
+  }
+  return maxBytes = Number(raw.trim()) * 2 ** 20;
+}
+
+/**
+ * Sets the pool's byte budget for this process (0 turns pooling off); free buffers beyond the
+ * new budget are freed at once. Returns the previous budget.
+ *
+ * @example
+ * ```ts
+ * import { setPoolMaxBytes } from "./buffer_pool.ts";
+ * const before = setPoolMaxBytes(256 * 2 ** 20);
+ * setPoolMaxBytes(before);
+ * ```
+ */
+export function setPoolMaxBytes(bytes: number): number {
+  if (!Number.isFinite(bytes) || bytes < 0) {
+    throw new RangeError(`expected a pool budget >= 0 bytes, found ${bytes}`);
+  }
+  const before = poolMaxBytes();
+  maxBytes = bytes;
+  for (const [n, list] of free) {
+    while (freeBytes > bytes && list.length) {
+      const a = list.pop()!;
+      freeBytes -= a.byteLength;
+      drop(a.buffer as ArrayBuffer);
+    }
+    if (!list.length) free.delete(n);
+  }
+  return before;
+}
 
 /** Buffers this module created. */
 const owned = new WeakSet<ArrayBuffer>();
@@ -87,6 +157,18 @@ export function allocFloat32Zeroed(n: number): Float32Array {
   return allocFloat32(n);
 }
 
+/**
+ * Gives a buffer nobody holds back to the allocator now: detaching it (`transfer(0)`) frees its
+ * memory at once, where dropping the last reference would leave it to a later garbage
+ * collection (meanwhile it counts in the RSS; the README-config train step grew by hundreds of
+ * MiB a step that way). Safe for the same reason as reuse: no data entry holds it and it was
+ * never read out.
+ */
+function drop(buf: ArrayBuffer): void {
+  counters.dropped++;
+  (buf as ArrayBuffer & { transfer?: (n: number) => ArrayBuffer }).transfer?.(0);
+}
+
 function bufferOf(values: unknown): ArrayBuffer | undefined {
   if (!(values instanceof Float32Array)) return undefined;
   const buf = values.buffer as ArrayBuffer;
@@ -108,8 +190,8 @@ function dropRef(values: unknown): void {
   }
   refs.delete(buf);
   if (escaped.has(buf)) return;
-  if (freeBytes + buf.byteLength > POOL_MAX_BYTES) {
-    counters.dropped++;
+  if (freeBytes + buf.byteLength > poolMaxBytes()) {
+    drop(buf);
     return;
   }
   const whole = new Float32Array(buf);
@@ -196,7 +278,7 @@ export function bufferPoolStats(): {
 }
 
 /**
- * Empties the pool's free lists (their buffers are left to the GC).
+ * Empties the pool's free lists, freeing their buffers' memory now.
  *
  * @example
  * ```ts
@@ -206,6 +288,7 @@ export function bufferPoolStats(): {
  * ```
  */
 export function clearBufferPool(): void {
+  for (const list of free.values()) for (const a of list) drop(a.buffer as ArrayBuffer);
   free.clear();
   freeBytes = 0;
 }
