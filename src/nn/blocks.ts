@@ -8,7 +8,8 @@
 import * as tf from "../deps/tf.ts";
 import type { ParamStore } from "./params.ts";
 import { LayerNorm, Linear } from "./layers.ts";
-import { causalBias, multiQueryAttention, splitHeads } from "./attention.ts";
+import { multiQueryAttention, splitHeads } from "./attention.ts";
+import { attention } from "../ops/attention.ts";
 import { applyRotary, rotaryInvFreq } from "./rotary.ts";
 import { swiglu } from "../ops/swiglu.ts";
 
@@ -75,7 +76,6 @@ export class ParallelTransformerBlock {
    */
   step(x: tf.Tensor, past?: KeyValue, mask?: tf.Tensor): { out: tf.Tensor; kv: KeyValue } {
     const P = past ? past.k.shape[1] as number : 0;
-    const L = x.shape[1] as number;
     const u = this.norm.apply(x);
     const [q0, k0, v0, ff] = tf.split(this.fusedAttnFFProj.apply(u), this.#splits, -1);
     const q = applyRotary(splitHeads(q0, this.heads), P).mul(this.dimHead ** -0.5);
@@ -84,9 +84,9 @@ export class ParallelTransformerBlock {
       k = tf.concat([past.k, k], 1);
       v = tf.concat([past.v, v], 1);
     }
-    let bias: tf.Tensor = causalBias(L, P + L);
-    if (mask) bias = bias.add(mask);
-    const attn = this.attnOut.apply(multiQueryAttention(q, k, v, bias));
+    // The causal mask as the kernel's flag, the pad mask as its bias: no (b, 1, L, P+L) sum of
+    // the two is made. Same scores: the kernel adds the causal mask, then the bias.
+    const attn = this.attnOut.apply(attention(q, k, v, { causal: true, bias: mask }));
     return { out: attn.add(this.ffOut.apply(swiglu(ff))), kv: { k, v } };
   }
 }
