@@ -25,6 +25,8 @@ import { registerLayerNormKernels } from "./blas/layernorm_kernel.ts";
 import { registerAttentionKernels } from "./blas/attention_kernel.ts";
 import { registerRotaryKernels } from "./blas/rotary_kernel.ts";
 import { registerGeluKernels } from "./blas/gelu_kernel.ts";
+import { registerCopyKernels } from "./blas/copy_kernels.ts";
+import { allocFloat32, allocFloat32Zeroed } from "./blas/buffer_pool.ts";
 import {
   registerGuardedWebGPU,
   registerPortableKernels,
@@ -78,7 +80,8 @@ function register(): void {
   const blas = registerBlasBackend();
   if (blas.ok) {
     tuneMalloc(); // freed tensor buffers stay in malloc's heap instead of being unmapped
-    registerHostKernels("blas", "cpu");
+    registerHostKernels("blas", "cpu", { alloc: allocFloat32, allocZeroed: allocFloat32Zeroed });
+    registerCopyKernels("blas");
     registerAdamWKernel("blas");
     registerSwiGLUKernels("blas");
     registerXentKernels("blas");
