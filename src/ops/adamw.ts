@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "../deps/tf.ts";
-import { ADAMW_KERNEL, type AdamWAttrs } from "../backends/blas/adamw_kernel.ts";
+import { ADAMW_KERNEL, type AdamWAttrs } from "../backends/fused_contract.ts";
 import { cpuValues } from "../backends/cpu_data.ts";
 
 export type { AdamWAttrs };

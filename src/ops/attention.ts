@@ -19,7 +19,7 @@ import {
   ATTENTION_KERNEL,
   attentionDims,
   MASK_VALUE,
-} from "../backends/blas/attention_kernel.ts";
+} from "../backends/fused_contract.ts";
 
 export { MASK_VALUE };
 

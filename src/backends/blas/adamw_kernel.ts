@@ -16,22 +16,9 @@ import * as tf from "../../deps/tf.ts";
 import { cpuOutput, cpuValues } from "../cpu_data.ts";
 import { allocFloat32 } from "./buffer_pool.ts";
 import { activeNativeKernels } from "./native.ts";
+import { ADAMW_KERNEL, type AdamWAttrs } from "../fused_contract.ts";
 
-/** The kernel's name. */
-export const ADAMW_KERNEL = "CocaAdamW";
-
-/** Attributes of the fused update. */
-export interface AdamWAttrs {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  bc1: number;
-  bc2: number;
-  /** Multiplies the gradient first (1 = none). */
-  gradScale: number;
-}
+export { ADAMW_KERNEL, type AdamWAttrs };
 
 /**
  * Register `CocaAdamW` for a cpu-family backend (idempotent).

@@ -12,8 +12,8 @@
  * @module
  */
 import * as tf from "../../deps/tf.ts";
-import type { AdamWAttrs } from "../blas/adamw_kernel.ts";
-import { ADAMW_KERNEL } from "../blas/adamw_kernel.ts";
+import type { AdamWAttrs } from "../fused_contract.ts";
+import { ADAMW_KERNEL } from "../fused_contract.ts";
 import type { Uniform } from "./program.ts";
 import { bindingsWgsl, MULTI_HEADER, runMultiOutput } from "./multi_output.ts";
 

@@ -28,7 +28,7 @@ import {
   attentionDims,
   biasStrides,
   MASK_VALUE,
-} from "../blas/attention_kernel.ts";
+} from "../fused_contract.ts";
 import { rowWorkgroupSize, type Uniform, workgroupReduceWgsl } from "./program.ts";
 import { bindingsWgsl, MULTI_HEADER, runMultiOutput } from "./multi_output.ts";
 
