@@ -9,7 +9,11 @@ import {
   installBufferRecycling,
   POOL_MIN_LENGTH,
   type RecyclableBackend,
+  setPoolMaxBytes,
 } from "../src/backends/blas/buffer_pool.ts";
+
+// The pool is off by default (budget 0); these tests are about what it does when it is on.
+setPoolMaxBytes(2 ** 30);
 
 const blas = registerBlasBackend();
 const ignore = !blas.ok;
