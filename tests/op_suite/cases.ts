@@ -772,6 +772,16 @@ for (const input of [randn([7]), ints([3, 5], -9, 9), randn([4099])]) {
     grad: false,
   });
 }
+// The seed gradient of the low-memory backward pass (src/train/step.ts).
+for (const input of [randn([1]), ints([3, 5], -9, 9), randn([4099])]) {
+  add({
+    name: `OnesLike ${input.dtype} ${str(input.shape)}`,
+    kernels: ["OnesLike"],
+    inputs: [input],
+    fn: (x) => tf.onesLike(x),
+    grad: false,
+  });
+}
 
 // Cast in every direction the model uses (float → int32 truncates towards zero).
 add({
