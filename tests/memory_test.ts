@@ -119,6 +119,26 @@ Deno.test("ParamStore: a parameter holds one buffer (the initial tensor is not k
   assert.equal(tf.memory().numBytes, before.numBytes);
 });
 
+Deno.test("loadStateDict keeps no copy of the loaded values once the weights change", () => {
+  const model = tinyModel(0);
+  const modelBytes = tf.memory().numBytes;
+  const source = tinyModel(1);
+  const copies = new Map([...source.stateDict()].map(([k, t]) => [k, t.clone()]));
+  source.dispose();
+  model.loadStateDict(copies);
+  for (const t of copies.values()) t.dispose();
+  // Every weight gets new values (as an optimizer step does): the loaded ones must be freed.
+  for (const t of model.stateDict().values()) {
+    if (t instanceof tf.Variable) {
+      const z = tf.zerosLike(t);
+      t.assign(z);
+      z.dispose();
+    }
+  }
+  assert.equal(tf.memory().numBytes, modelBytes);
+  model.dispose();
+});
+
 await backendTest(
   "lowMemoryVariableGrads: the gradients of tf.variableGrads bit for bit, at a lower peak, nothing left behind",
   ["cpu", "blas"],

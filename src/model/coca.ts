@@ -359,7 +359,9 @@ export class CoCa {
     }
     for (const [k, t] of source) {
       const target = targets.get(k) as tf.Variable | undefined;
-      if (target && sameShape(target.shape, t.shape)) target.assign(t.toFloat());
+      // The cast's tensor would hold the loaded values alive after the next update (a variable
+      // shares the data it is assigned): tidy frees it once the variable holds the data.
+      if (target && sameShape(target.shape, t.shape)) tf.tidy(() => target.assign(t.toFloat()));
     }
     return report;
   }
