@@ -148,6 +148,26 @@ export function allocFloat32(n: number): Float32Array {
 }
 
 /**
+ * Whether a kernel may overwrite `values` in place because nothing else can see them: an array
+ * this module allocated, spanning its whole buffer, on which exactly one data entry of the
+ * backend lives, and never read out to user code (`dataSync()` and the like hand out the array
+ * itself on cpu-family backends). The caller must also know that entry is held by one tensor
+ * only (the backend's `refCount` of its `dataId` is 1). AdamW updates its state this way.
+ *
+ * @example
+ * ```ts
+ * import { allocFloat32, exclusiveArray } from "./buffer_pool.ts";
+ * console.log(exclusiveArray(new Float32Array(4))); // false: not allocated here
+ * console.log(exclusiveArray(allocFloat32(4))); // false: too small to be tracked
+ * ```
+ */
+export function exclusiveArray(values: Float32Array): boolean {
+  const buf = values.buffer as ArrayBuffer;
+  return owned.has(buf) && !escaped.has(buf) && refs.get(buf) === 1 &&
+    values.byteOffset === 0 && values.byteLength === buf.byteLength;
+}
+
+/**
  * Like {@linkcode allocFloat32}, with every element 0.
  *
  * @example

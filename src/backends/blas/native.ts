@@ -28,13 +28,10 @@ const SYMBOLS = {
   coca_swiglu_grad: { parameters: ["buffer", "buffer", "buffer", "i64", "i64"], result: "void" },
   coca_adamw: {
     parameters: [
-      "buffer", // p
+      "buffer", // p (updated in place)
       "buffer", // g
-      "buffer", // m
-      "buffer", // v
-      "buffer", // p'
-      "buffer", // m'
-      "buffer", // v'
+      "buffer", // m (updated in place)
+      "buffer", // v (updated in place)
       "i64", // n
       "f32", // lr
       "f32", // beta1
@@ -128,15 +125,12 @@ export interface NativeKernels {
   swiglu(t: Float32Array, out: Float32Array, rows: number, F: number): void;
   /** The SwiGLU gradient `dt (rows, 2F)` from `t` and `dy (rows, F)`. */
   swigluGrad(t: Float32Array, dy: Float32Array, dt: Float32Array, rows: number, F: number): void;
-  /** One AdamW update of `n` elements into `np`, `nm`, `nv`. */
+  /** One AdamW update of `p`, `m` and `v` in place (three distinct arrays; `g` is read). */
   adamw(
     p: Float32Array,
     g: Float32Array,
     m: Float32Array,
     v: Float32Array,
-    np: Float32Array,
-    nm: Float32Array,
-    nv: Float32Array,
     args: NativeAdamWArgs,
   ): void;
   /** Layer norm of `rows` rows of `d` into `y`. */
@@ -363,15 +357,12 @@ function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>, library: string): Native
     exp: (x, out) => s.coca_exp(x, out, BigInt(Math.min(x.length, out.length))),
     swiglu: (t, out, rows, F) => s.coca_swiglu(t, out, BigInt(rows), BigInt(F)),
     swigluGrad: (t, dy, dt, rows, F) => s.coca_swiglu_grad(t, dy, dt, BigInt(rows), BigInt(F)),
-    adamw: (p, g, m, v, np, nm, nv, a) =>
+    adamw: (p, g, m, v, a) =>
       s.coca_adamw(
         p,
         g,
         m,
         v,
-        np,
-        nm,
-        nv,
         BigInt(p.length),
         a.lr,
         a.beta1,

@@ -246,30 +246,33 @@ void coca_swiglu_grad(const float *t, const float *dy, float *dt, long rows, lon
  * ------------------------------------------------------------------------------------------ */
 
 typedef struct {
-  const float *p, *g, *m, *v;
-  float *np, *nm, *nv;
+  float *p, *m, *v;
+  const float *g;
   float lr, b1, b2, eps, decay, bc1, bc2, gs;
 } adamw_ctx;
 
+/* In place: p, m and v are distinct arrays (the caller copies where it may not overwrite). */
 HOT static void adamw_range(void *c, long lo, long hi) {
   adamw_ctx *a = c;
+  float *restrict P = a->p, *restrict M = a->m, *restrict V = a->v;
+  const float *restrict G = a->g;
   const float b1 = a->b1, b2 = a->b2, c1 = 1.0f - a->b1, c2 = 1.0f - a->b2;
   const float lr = a->lr, eps = a->eps, decay = a->decay, bc1 = a->bc1, bc2 = a->bc2, gs = a->gs;
   for (long i = lo; i < hi; i++) {
-    float g = a->g[i] * gs;
-    float m = b1 * a->m[i] + c1 * g;
-    float v = b2 * a->v[i] + c2 * (g * g);
-    float p = a->p[i];
-    a->nm[i] = m;
-    a->nv[i] = v;
-    a->np[i] = p - lr * (m / bc1) / (sqrtf(v / bc2) + eps) - decay * p;
+    float g = G[i] * gs;
+    float m = b1 * M[i] + c1 * g;
+    float v = b2 * V[i] + c2 * (g * g);
+    float p = P[i];
+    M[i] = m;
+    V[i] = v;
+    P[i] = p - lr * (m / bc1) / (sqrtf(v / bc2) + eps) - decay * p;
   }
 }
 
-void coca_adamw(const float *p, const float *g, const float *m, const float *v, float *np,
-                float *nm, float *nv, long n, float lr, float beta1, float beta2, float eps,
-                float decay, float bc1, float bc2, float grad_scale) {
-  adamw_ctx a = {p, g, m, v, np, nm, nv, lr, beta1, beta2, eps, decay, bc1, bc2, grad_scale};
+/* One AdamW update of n elements of p, m and v in place (g read only). */
+void coca_adamw(float *p, const float *g, float *m, float *v, long n, float lr, float beta1,
+                float beta2, float eps, float decay, float bc1, float bc2, float grad_scale) {
+  adamw_ctx a = {p, m, v, g, lr, beta1, beta2, eps, decay, bc1, bc2, grad_scale};
   parallel_for(n, 64, MIN_ELEMS, adamw_range, &a);
 }
 
