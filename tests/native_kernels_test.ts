@@ -13,7 +13,7 @@ import {
   type NativeKernels,
   setActiveNativeKernels,
 } from "../src/backends/blas/native.ts";
-import { buildNativeKernels } from "../src/backends/blas/native_build.ts";
+import { buildNativeKernels, findCCompiler } from "../src/backends/blas/native_build.ts";
 import { fusedSwiGLU } from "../src/ops/swiglu.ts";
 import { fusedLayerNorm } from "../src/ops/layer_norm.ts";
 import { fusedNll } from "../src/ops/nll.ts";
@@ -23,20 +23,7 @@ import { backendAvailable } from "./helpers.ts";
 
 const blasOk = await backendAvailable("blas");
 
-/** A C compiler to build with, or undefined. */
-async function hasCompiler(): Promise<boolean> {
-  for (const cc of ["cc", "gcc", "clang"]) {
-    try {
-      if ((await new Deno.Command(cc, { args: ["--version"], stdout: "null" }).output()).success) {
-        return true;
-      }
-    } catch {
-      // not installed
-    }
-  }
-  return false;
-}
-const ccOk = await hasCompiler();
+const ccOk = await findCCompiler() !== undefined;
 
 /** The library under test: the built default, else one built into a temporary folder. */
 let library: NativeKernels | undefined;

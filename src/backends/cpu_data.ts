@@ -44,3 +44,25 @@ export function cpuOutput(
 ): tf.TensorInfo {
   return (backend as CpuBackend).makeTensorInfo(shape, dtype, values);
 }
+
+/**
+ * A kernel input's float32 values (no copy), or a TypeError naming the kernel, the input and the
+ * dtype found.
+ *
+ * @example
+ * ```ts ignore
+ * const x = cpuFloat32(backend, inputs.x, "CocaGelu", "x");
+ * ```
+ */
+export function cpuFloat32(
+  backend: unknown,
+  t: tf.TensorInfo,
+  kernel: string,
+  name: string,
+): Float32Array {
+  const v = cpuValues(backend, t);
+  if (t.dtype !== "float32" || !(v instanceof Float32Array)) {
+    throw new TypeError(`${kernel} expected float32 ${name}, found ${t.dtype}`);
+  }
+  return v;
+}

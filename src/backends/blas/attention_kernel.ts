@@ -27,7 +27,7 @@
  * @module
  */
 import * as tf from "../../deps/tf.ts";
-import { cpuOutput, cpuValues } from "../cpu_data.ts";
+import { cpuFloat32, cpuOutput, cpuValues } from "../cpu_data.ts";
 import { blasOfBackend } from "./matmul.ts";
 import type { OpenBlas } from "./openblas.ts";
 import { allocFloat32, allocFloat32Zeroed } from "./buffer_pool.ts";
@@ -288,14 +288,6 @@ export function attentionGrad(
   return { dq, dk, dv };
 }
 
-function float32Of(backend: unknown, t: tf.TensorInfo, name: string): Float32Array {
-  const values = cpuValues(backend, t);
-  if (t.dtype !== "float32" || !(values instanceof Float32Array)) {
-    throw new TypeError(`${ATTENTION_KERNEL} expected float32 ${name}, found ${t.dtype}`);
-  }
-  return values;
-}
-
 /**
  * Register `CocaAttention` and `CocaAttentionGrad` for a backend whose `BatchMatMul` runs
  * OpenBLAS (blas), using that library (idempotent). Throws a RangeError for any other backend.
@@ -335,9 +327,9 @@ export function registerAttentionKernels(backendName: string): void {
       const { out, probs } = attentionForward(
         blas,
         dims,
-        float32Of(backend, q, "q"),
-        float32Of(backend, k, "k"),
-        float32Of(backend, v, "v"),
+        cpuFloat32(backend, q, ATTENTION_KERNEL, "q"),
+        cpuFloat32(backend, k, ATTENTION_KERNEL, "k"),
+        cpuFloat32(backend, v, ATTENTION_KERNEL, "v"),
         { scale: scale ?? 1, causal: causal ?? false, saveProbs: saveProbs ?? true },
         biasInput,
       );
@@ -358,11 +350,11 @@ export function registerAttentionKernels(backendName: string): void {
       const g = attentionGrad(
         blas,
         dims,
-        float32Of(backend, q, "q"),
-        float32Of(backend, k, "k"),
-        float32Of(backend, v, "v"),
-        float32Of(backend, probs, "probs"),
-        float32Of(backend, dy, "dy"),
+        cpuFloat32(backend, q, ATTENTION_KERNEL, "q"),
+        cpuFloat32(backend, k, ATTENTION_KERNEL, "k"),
+        cpuFloat32(backend, v, ATTENTION_KERNEL, "v"),
+        cpuFloat32(backend, probs, ATTENTION_KERNEL, "probs"),
+        cpuFloat32(backend, dy, ATTENTION_KERNEL, "dy"),
         scale ?? 1,
       );
       return [

@@ -11,7 +11,7 @@
  * @module
  */
 import * as tf from "../../deps/tf.ts";
-import { cpuOutput, cpuValues } from "../cpu_data.ts";
+import { cpuFloat32, cpuOutput } from "../cpu_data.ts";
 import { allocFloat32 } from "./buffer_pool.ts";
 import { activeNativeKernels } from "./native.ts";
 
@@ -71,14 +71,6 @@ export function geluValues(x: Float32Array, dy: Float32Array | null, out: Float3
   }
 }
 
-function float32(backend: unknown, t: tf.TensorInfo, kernel: string, name: string): Float32Array {
-  const v = cpuValues(backend, t);
-  if (!(v instanceof Float32Array)) {
-    throw new TypeError(`${kernel} expected float32 ${name}, found ${t.dtype}`);
-  }
-  return v;
-}
-
 /**
  * Register `CocaGelu` and `CocaGeluGrad` for a cpu-family backend (idempotent).
  *
@@ -95,7 +87,7 @@ export function registerGeluKernels(backendName: string): void {
     backendName,
     kernelFunc: ({ inputs, backend }) => {
       const { x } = inputs as { x: tf.TensorInfo };
-      const xv = float32(backend, x, GELU_KERNEL, "x");
+      const xv = cpuFloat32(backend, x, GELU_KERNEL, "x");
       const out = allocFloat32(xv.length);
       geluValues(xv, null, out);
       return cpuOutput(backend, [...x.shape], out);
@@ -106,8 +98,8 @@ export function registerGeluKernels(backendName: string): void {
     backendName,
     kernelFunc: ({ inputs, backend }) => {
       const { x, dy } = inputs as Record<"x" | "dy", tf.TensorInfo>;
-      const xv = float32(backend, x, GELU_GRAD_KERNEL, "x");
-      const dv = float32(backend, dy, GELU_GRAD_KERNEL, "dy");
+      const xv = cpuFloat32(backend, x, GELU_GRAD_KERNEL, "x");
+      const dv = cpuFloat32(backend, dy, GELU_GRAD_KERNEL, "dy");
       if (dv.length !== xv.length) {
         throw new RangeError(
           `${GELU_GRAD_KERNEL} expected dy shaped as x [${x.shape}], found [${dy.shape}]`,

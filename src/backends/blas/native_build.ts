@@ -27,6 +27,20 @@ export interface NativeBuild {
 /** Compilers tried in order when `$CC` is not set. */
 export const C_COMPILERS: readonly string[] = ["cc", "gcc", "clang"];
 
+/**
+ * The first of {@linkcode C_COMPILERS} that runs here (`NAME --version` succeeds), or undefined.
+ *
+ * @example
+ * ```ts ignore
+ * import { findCCompiler } from "./native_build.ts";
+ * console.log(await findCCompiler()); // e.g. "cc"
+ * ```
+ */
+export async function findCCompiler(): Promise<string | undefined> {
+  for (const c of C_COMPILERS) if (await runs(c)) return c;
+  return undefined;
+}
+
 async function runs(cmd: string): Promise<boolean> {
   try {
     const r = await new Deno.Command(cmd, { args: ["--version"], stdout: "null", stderr: "null" })
@@ -61,15 +75,7 @@ export async function buildNativeKernels(
   } catch {
     env = undefined;
   }
-  let cc = opts.cc ?? env;
-  if (cc === undefined) {
-    for (const c of C_COMPILERS) {
-      if (await runs(c)) {
-        cc = c;
-        break;
-      }
-    }
-  }
+  const cc = opts.cc ?? env ?? await findCCompiler();
   if (cc === undefined) {
     throw new Error(
       `expected a C compiler (${C_COMPILERS.join(", ")} or $CC), found none ` +

@@ -12,7 +12,7 @@
  * @module
  */
 import * as tf from "../../deps/tf.ts";
-import { cpuOutput, cpuValues } from "../cpu_data.ts";
+import { cpuFloat32, cpuOutput } from "../cpu_data.ts";
 import { allocFloat32 } from "./buffer_pool.ts";
 import { activeNativeKernels } from "./native.ts";
 
@@ -60,14 +60,6 @@ export function rotaryValues(
   }
 }
 
-function float32(backend: unknown, t: tf.TensorInfo, kernel: string, name: string): Float32Array {
-  const v = cpuValues(backend, t);
-  if (!(v instanceof Float32Array)) {
-    throw new TypeError(`${kernel} expected float32 ${name}, found ${t.dtype}`);
-  }
-  return v;
-}
-
 /**
  * Register `CocaRotary` and `CocaRotaryGrad` for a cpu-family backend (idempotent).
  *
@@ -101,13 +93,13 @@ export function registerRotaryKernels(backendName: string): void {
               `${input} [${x.shape}], cos [${cos.shape}], sin [${sin.shape}]`,
           );
         }
-        const xv = float32(backend, x, kernelName, input);
+        const xv = cpuFloat32(backend, x, kernelName, input);
         const out = allocFloat32(xv.length);
         const rows = L === 0 ? 0 : xv.length / D;
         rotaryValues(
           xv,
-          float32(backend, cos, kernelName, "cos"),
-          float32(backend, sin, kernelName, "sin"),
+          cpuFloat32(backend, cos, kernelName, "cos"),
+          cpuFloat32(backend, sin, kernelName, "sin"),
           out,
           rows,
           L,
