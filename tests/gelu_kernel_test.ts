@@ -5,14 +5,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { setupBackend } from "../src/backends/setup.ts";
 import { registerGeluKernels } from "../src/backends/blas/gelu_kernel.ts";
-import {
-  activeNativeKernels,
-  type NativeKernels,
-  setActiveNativeKernels,
-} from "../src/backends/blas/native.ts";
 import { traceKernelsSync } from "../src/backends/kernel_trace.ts";
 import { gelu, hasFusedGelu } from "../src/ops/gelu.ts";
-import { backendAvailable } from "./helpers.ts";
+import { backendAvailable, withNativeAndJs } from "./helpers.ts";
 
 const blasOk = await backendAvailable("blas");
 
@@ -88,25 +83,17 @@ Deno.test({
   fn: async () => {
     await setupBackend("blas");
     registerGeluKernels("blas");
-    const native = activeNativeKernels();
-    const modes: [string, NativeKernels | undefined][] = [["JavaScript", undefined]];
-    if (native) modes.unshift(["native", native]);
-    try {
-      for (const [mode, kernels] of modes) {
-        setActiveNativeKernels(kernels, "test: JavaScript kernels");
-        const got = run();
-        assert.equal(got.fused, true);
-        // Relative to the value itself down to float32's smallest normal numbers (subnormal
-        // results in the far tails carry fewer significant bits).
-        const ev = worst(got.value, geluRef, 1e-36);
-        const eg = worst(got.grad, geluGradRef, 1e-36, geluGradScale);
-        assert.ok(ev <= 1e-6, `${mode} value: relative error ${ev}`);
-        assert.ok(eg <= 1e-6, `${mode} gradient: relative error ${eg}`);
-        assert.ok(Object.is(got.value[0], -0) || got.value[0] === 0, `${got.value[0]}`);
-      }
-    } finally {
-      setActiveNativeKernels(native, "not loaded");
-    }
+    await withNativeAndJs((mode) => {
+      const got = run();
+      assert.equal(got.fused, true);
+      // Relative to the value itself down to float32's smallest normal numbers (subnormal
+      // results in the far tails carry fewer significant bits).
+      const ev = worst(got.value, geluRef, 1e-36);
+      const eg = worst(got.grad, geluGradRef, 1e-36, geluGradScale);
+      assert.ok(ev <= 1e-6, `${mode} value: relative error ${ev}`);
+      assert.ok(eg <= 1e-6, `${mode} gradient: relative error ${eg}`);
+      assert.ok(Object.is(got.value[0], -0) || got.value[0] === 0, `${got.value[0]}`);
+    });
   },
 });
 

@@ -12,6 +12,11 @@ import {
   type ViTConfig,
 } from "../mod.ts";
 import tinyModelFile from "../configs/test-tiny.model.json" with { type: "json" };
+import {
+  activeNativeKernels,
+  type NativeKernels,
+  setActiveNativeKernels,
+} from "../src/backends/blas/native.ts";
 
 /** The tests' tiny model (`configs/test-tiny.model.json`). */
 const TINY_MODEL = checkModelConfig(tinyModelFile, "configs/test-tiny.model.json");
@@ -107,5 +112,25 @@ export function assertRssBound(i: number, what: string, max = FUZZ_MAX_RSS): voi
         (rss / 2 ** 20).toFixed(0)
       } MiB`,
     );
+  }
+}
+
+/**
+ * Runs `fn` with the blas backend's native kernels (when they are loaded), then with its
+ * JavaScript kernels, and restores what was active.
+ */
+export async function withNativeAndJs(
+  fn: (mode: "native" | "JavaScript") => void | Promise<void>,
+): Promise<void> {
+  const native = activeNativeKernels();
+  const modes: ["native" | "JavaScript", NativeKernels | undefined][] = [["JavaScript", undefined]];
+  if (native) modes.unshift(["native", native]);
+  try {
+    for (const [mode, kernels] of modes) {
+      setActiveNativeKernels(kernels, "test: JavaScript kernels");
+      await fn(mode);
+    }
+  } finally {
+    setActiveNativeKernels(native, "not loaded");
   }
 }

@@ -5,15 +5,10 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { setupBackend } from "../src/backends/setup.ts";
 import { registerRotaryKernels } from "../src/backends/blas/rotary_kernel.ts";
-import {
-  activeNativeKernels,
-  type NativeKernels,
-  setActiveNativeKernels,
-} from "../src/backends/blas/native.ts";
 import { traceKernelsSync } from "../src/backends/kernel_trace.ts";
 import { hasFusedRotary, rotary, rotateHalf } from "../src/ops/rotary.ts";
 import { rotaryTables } from "../src/nn/rotary.ts";
-import { backendAvailable } from "./helpers.ts";
+import { backendAvailable, withNativeAndJs } from "./helpers.ts";
 
 const blasOk = await backendAvailable("blas");
 
@@ -56,24 +51,16 @@ Deno.test({
   fn: async () => {
     await setupBackend("blas");
     registerRotaryKernels("blas");
-    const native = activeNativeKernels();
-    const modes: [string, NativeKernels | undefined][] = [["JavaScript", undefined]];
-    if (native) modes.unshift(["native", native]);
-    try {
-      for (const [mode, kernels] of modes) {
-        setActiveNativeKernels(kernels, "test: JavaScript kernels");
-        for (const [shape, offset] of SHAPES) {
-          const want = await run("cpu", shape, offset);
-          const got = await run("blas", shape, offset);
-          assert.equal(want.fused, false);
-          assert.equal(got.fused, true);
-          assert.deepEqual(got.value, want.value, `${mode} value ${shape}`);
-          assert.deepEqual(got.grad, want.grad, `${mode} gradient ${shape}`);
-        }
+    await withNativeAndJs(async (mode) => {
+      for (const [shape, offset] of SHAPES) {
+        const want = await run("cpu", shape, offset);
+        const got = await run("blas", shape, offset);
+        assert.equal(want.fused, false);
+        assert.equal(got.fused, true);
+        assert.deepEqual(got.value, want.value, `${mode} value ${shape}`);
+        assert.deepEqual(got.grad, want.grad, `${mode} gradient ${shape}`);
       }
-    } finally {
-      setActiveNativeKernels(native, "not loaded");
-    }
+    });
   },
 });
 

@@ -18,8 +18,6 @@ import { allocFloat32, exclusiveArray } from "./buffer_pool.ts";
 import { activeNativeKernels } from "./native.ts";
 import { ADAMW_KERNEL, type AdamWAttrs } from "../fused_contract.ts";
 
-export { ADAMW_KERNEL, type AdamWAttrs };
-
 /**
  * Register `CocaAdamW` for a cpu-family backend (idempotent).
  *

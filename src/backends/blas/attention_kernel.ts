@@ -42,16 +42,6 @@ import {
   MASK_VALUE,
 } from "../fused_contract.ts";
 
-export {
-  ATTENTION_GRAD_KERNEL,
-  ATTENTION_KERNEL,
-  type AttentionAttrs,
-  type AttentionDims,
-  attentionDims,
-  biasStrides,
-  MASK_VALUE,
-};
-
 /** A scratch array of at least `n` floats, reused across calls (kernels run one at a time). */
 const scratch: Float32Array[] = [new Float32Array(0), new Float32Array(0), new Float32Array(0)];
 function scratchOf(slot: number, n: number): Float32Array {
@@ -108,7 +98,8 @@ function softmaxRow(
  * @example
  * ```ts
  * import { loadOpenBlas } from "./openblas.ts";
- * import { attentionDims, attentionForward } from "./attention_kernel.ts";
+ * import { attentionDims } from "../fused_contract.ts";
+ * import { attentionForward } from "./attention_kernel.ts";
  * const r = loadOpenBlas();
  * if (r.ok) {
  *   const dims = attentionDims([1, 1, 1, 2], [1, 2, 2], [1, 2, 2]);
@@ -211,7 +202,8 @@ export function attentionForward(
  * @example
  * ```ts
  * import { loadOpenBlas } from "./openblas.ts";
- * import { attentionDims, attentionForward, attentionGrad } from "./attention_kernel.ts";
+ * import { attentionDims } from "../fused_contract.ts";
+ * import { attentionForward, attentionGrad } from "./attention_kernel.ts";
  * const r = loadOpenBlas();
  * if (r.ok) {
  *   const dims = attentionDims([1, 1, 1, 2], [1, 2, 2], [1, 2, 2]);
