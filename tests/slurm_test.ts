@@ -298,7 +298,10 @@ Deno.test({
     try {
       const spec: SweepSpec = {
         name: "slurm-cancel",
-        base: { x: 0, steps: 2, sleepMs: 10, log: join(dir, "exec.log"), hangFirstAttemptX: 1 },
+        // Each trial runs about a second: x=2 must still be running when the runner, which sees
+        // Slurm's state every 0.3 s, reports its start and aborts (at 20 ms it could already be
+        // done by then, as happened once under load).
+        base: { x: 0, steps: 2, sleepMs: 500, log: join(dir, "exec.log"), hangFirstAttemptX: 1 },
         grid: { x: [1, 2, 3] },
         seeds: [0],
       };
