@@ -376,7 +376,8 @@ function wrap(lib: Deno.DynamicLibrary<typeof SYMBOLS>, library: string): Native
     layerNorm: (x, scale, shift, y, rows, d, eps) =>
       s.coca_layernorm(x, scale, shift, y, BigInt(rows), BigInt(d), eps),
     layerNormGrad: (x, scale, dy, dx, dscale, dshift, rows, d, eps) => {
-      const need = 2 * 64 * d;
+      // Per-part partial sums of dscale and dshift: at most one part per thread.
+      const need = 2 * s.coca_get_threads() * d;
       if (scratch.length < need) scratch = new Float32Array(need);
       s.coca_layernorm_grad(
         x,
